@@ -1,0 +1,67 @@
+# The two commands: `make run` and `make test`. Everything else helps them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.DEFAULT_GOAL := help
+.PHONY: help run serve migrate test lint typecheck pytest lock clean
+
+help:
+	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
+	@echo "make test   install dev dependencies, lint, type-check and run the tests"
+	@echo "make lint | typecheck | pytest | migrate | lock | clean"
+
+# --- environment -------------------------------------------------------------------
+
+$(VENV)/.runtime: requirements/runtime.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --require-hashes -r requirements/runtime.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+	$(PIP) install --require-hashes -r requirements/dev.txt
+	touch $@
+
+# A fresh secret, once: `.env` is never overwritten.
+.env:
+	@secret=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))'); \
+	sed "s|^JWT_SECRET=.*|JWT_SECRET=$$secret|" .env.example > .env.tmp && \
+	chmod 600 .env.tmp && mv .env.tmp .env && echo "wrote .env with a generated JWT_SECRET"
+
+# --- the two commands ----------------------------------------------------------------
+
+run: $(VENV)/.runtime .env
+	$(PY) -m authapi migrate
+	$(PY) -m authapi serve
+
+test: $(VENV)/.dev lint typecheck pytest
+
+# --- helpers -------------------------------------------------------------------------
+
+serve: $(VENV)/.runtime .env
+	$(PY) -m authapi serve
+
+migrate: $(VENV)/.runtime .env
+	$(PY) -m authapi migrate
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check backend
+	$(VENV)/bin/ruff format --check backend
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy backend/src
+
+pytest: $(VENV)/.dev
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Re-resolve and re-pin every dependency (needs uv: pip install uv).
+lock:
+	uv lock
+	uv export --frozen --no-dev --no-emit-project --no-header -o requirements/runtime.txt -q
+	uv export --frozen --all-groups --no-emit-project --no-header -o requirements/dev.txt -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""authapi: a layered FastAPI authentication backend."""
+
+__version__ = "0.1.0"

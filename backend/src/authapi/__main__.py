@@ -1,0 +1,68 @@
+"""`python -m authapi serve | migrate | check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from authapi.config import Settings, get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def load_settings() -> Settings:
+    """Settings, or a readable refusal that never echoes a value (it may be a secret)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        sys.exit("authapi: invalid configuration:\n" + "\n".join(lines))
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "backend" / "alembic"))
+    command.upgrade(config, "head")
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from authapi.log import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "authapi.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        # The app resolves the client IP itself from TRUSTED_PROXIES; uvicorn would
+        # otherwise believe X-Forwarded-For from 127.0.0.1 by default.
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        access_log=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="authapi", description=__doc__)
+    parser.add_argument("command", choices=["serve", "migrate", "check-config"])
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "serve":
+        serve(settings)
+    else:
+        print(f"configuration ok: database {settings.database_url.split('://', 1)[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Engine and the per-request session: one transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine.url import make_url
+from sqlmodel import Session, create_engine
+
+from authapi.config import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+        )
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,  # a restarted database costs one failed request, not many
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {},
+    )
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout, foreign keys, and write transactions that wait their turn.
+
+    pysqlite's default `BEGIN` (deferred) takes a read snapshot first; when a request
+    reads, spends 250 ms in bcrypt, then writes while another connection has written,
+    SQLite fails at once with "database is locked" and no busy wait. So reads run in
+    autocommit and the first write of a request opens `BEGIN IMMEDIATE`, which waits
+    up to the busy timeout for the lock. All of a request's writes stay one transaction.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_first_write(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if not dbapi_connection.in_transaction and statement.lstrip()[:7].upper().startswith(
+            _WRITE_VERBS
+        ):
+            cursor.execute("BEGIN IMMEDIATE")
+
+
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Commit when the caller finishes without error, roll back otherwise."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,152 @@
+"""One error type for the whole app, rendered as RFC 9457 problem details.
+
+Services raise `AppError` subclasses; `main.py` installs handlers that turn these and
+every framework error (validation, 404/405, rate limits, database outages, bugs) into
+the same `application/problem+json` shape with a stable `code`.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    detail: ClassVar[str] = "An unexpected error occurred."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.detail_text = detail or self.detail
+        self.headers = dict(headers or {})
+        self.errors = errors
+        super().__init__(self.detail_text)
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_error"
+    detail = "The request is not valid."
+
+
+class WeakPassword(AppError):
+    status = 422
+    code = "weak_password"
+    detail = "The password does not meet the password rules."
+
+
+class EmailTaken(AppError):
+    status = 409
+    code = "email_taken"
+    detail = "An account with this email already exists."
+
+
+class InvalidCredentials(AppError):
+    status = 401
+    code = "invalid_credentials"
+    detail = "Invalid email or password."
+
+
+class _TokenError(AppError):
+    """401s about the bearer token; the header tells clients how to authenticate."""
+
+    status = 401
+    token_sent: ClassVar[bool] = True
+
+    def __init__(self, detail: str | None = None) -> None:
+        challenge = 'Bearer error="invalid_token"' if self.token_sent else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class TokenMissing(_TokenError):
+    code = "token_missing"
+    detail = "Authentication is required: send 'Authorization: Bearer <token>'."
+    token_sent = False
+
+
+class TokenInvalid(_TokenError):
+    code = "token_invalid"
+    detail = "The access token is invalid."
+
+
+class TokenExpired(_TokenError):
+    code = "token_expired"
+    detail = "The access token has expired; log in again."
+
+
+class TokenRevoked(_TokenError):
+    code = "token_revoked"
+    detail = "The access token has been revoked; log in again."
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    detail = "You may not access this resource."
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    detail = "The resource was not found."
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "method_not_allowed"
+    detail = "The method is not allowed for this resource."
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    detail = "Too many requests; retry later."
+
+
+class TooManyAttempts(AppError):
+    status = 429
+    code = "too_many_attempts"
+    detail = "Too many failed login attempts for this account; retry later."
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+    detail = "The service is temporarily unavailable; retry shortly."
+
+
+class InternalError(AppError):
+    status = 500
+    code = "internal_error"
+    detail = "An unexpected error occurred."
+
+
+def with_retry_after(error: AppError, seconds: int) -> AppError:
+    error.headers["Retry-After"] = str(max(1, int(seconds)))
+    return error
+
+
+def problem_body(error: AppError, request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail_text,
+        "code": error.code,
+        "request_id": request_id,
+    }
+    if error.errors is not None:
+        body["errors"] = error.errors
+    return body

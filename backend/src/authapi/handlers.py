@@ -1,0 +1,112 @@
+"""Every error, ours or the framework's, leaves as `application/problem+json`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from authapi import errors
+from authapi.deps import get_client_info
+from authapi.models import AuthEventType
+from authapi.services import audit
+
+logger = logging.getLogger(__name__)
+
+DB_RETRY_AFTER_SECONDS = 5
+
+_HTTP_ERRORS: dict[int, type[errors.AppError]] = {
+    401: errors.TokenMissing,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+}
+
+
+def problem_response(request: Request, error: errors.AppError) -> JSONResponse:
+    return JSONResponse(
+        errors.problem_body(error, getattr(request.state, "request_id", None)),
+        status_code=error.status,
+        headers=error.headers,
+        media_type=errors.PROBLEM_JSON,
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    exc = cast(errors.AppError, exc)
+    return problem_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's default 422 echoes the input (a rejected password included); ours
+    names the field and the rule only."""
+    exc = cast(RequestValidationError, exc)
+    field_errors = [_field_error(error) for error in exc.errors()]
+    return problem_response(request, errors.ValidationFailed(errors=field_errors))
+
+
+def _field_error(error: dict[str, Any]) -> dict[str, str]:
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    message = str(error.get("msg", "Invalid value."))
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return {
+        "field": ".".join(location) or "body",
+        "message": message,
+        "code": str(error.get("type", "invalid")),
+    }
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    exc = cast(StarletteHTTPException, exc)
+    error_type = _HTTP_ERRORS.get(exc.status_code)
+    if error_type is not None:
+        error = error_type()
+    else:
+        error = errors.AppError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[misc]
+        error.code = "http_error"  # type: ignore[misc]
+    error.headers.update(exc.headers or {})
+    return problem_response(request, error)
+
+
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    exc = cast(RateLimitExceeded, exc)
+    limiter: Limiter = request.app.state.limiter
+    error = errors.RateLimited()
+    response = problem_response(request, error)
+    limiter._inject_headers(response, request.state.view_rate_limit)
+    await run_in_threadpool(
+        audit.record_failure,
+        request.app.state.engine,
+        AuthEventType.RATE_LIMITED,
+        get_client_info(request),
+    )
+    return response
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    # The driver message can name hosts and users: it goes to the log only.
+    logger.error("database error: %s", type(exc).__name__, exc_info=exc)
+    error = errors.with_retry_after(errors.ServiceUnavailable(), DB_RETRY_AFTER_SECONDS)
+    return problem_response(request, error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RateLimitExceeded, _rate_limited)
+    # Unreachable, restarted, locked or read-only database; a full pool. Integrity
+    # errors are not outages: they are handled where they are expected, else a 500.
+    for db_error in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(db_error, _database_down)

@@ -1,0 +1,94 @@
+"""The application factory: settings in, a wired FastAPI app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from authapi import __version__
+from authapi.config import Settings, get_settings
+from authapi.db import create_db_engine
+from authapi.handlers import install_error_handlers
+from authapi.middleware import RequestContextMiddleware
+from authapi.rate_limit import LoginThrottle, create_limiter, register_limits
+from authapi.routers import audit, auth, health
+from authapi.security import PasswordHasher, TokenConfig
+from authapi.services.auth import AuthService
+from authapi.services.passwords import common_passwords
+
+DESCRIPTION = """
+Sign up, log in and call protected endpoints with a JWT bearer token.
+
+Use **Authorize** (OAuth2 password form: your email as `username`) or send
+`Authorization: Bearer <access_token>` from `/auth/signup` or `/auth/login`.
+Every error is `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_db_engine(settings)
+    limiter = create_limiter(settings)
+    register_limits(
+        limiter,
+        settings,
+        # login and token check the same credentials: one count, so two endpoints
+        # do not double an attacker's guesses.
+        shared={"signup": [auth.signup], "login": [auth.login, auth.token]},
+    )
+    common_passwords()  # load the list now, not on the first signup
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="authapi",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.limiter = limiter
+    app.state.auth_service = AuthService(
+        engine=engine,
+        hasher=PasswordHasher(settings.bcrypt_rounds),
+        tokens=TokenConfig(
+            secret=settings.jwt_secret.get_secret_value(),
+            algorithm=settings.jwt_algorithm,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        ),
+        throttle=LoginThrottle(settings),
+    )
+
+    install_error_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(audit.router)
+    app.include_router(health.router)
+
+    app.add_middleware(RequestContextMiddleware)
+    # Added last, so outermost: error responses carry CORS headers too.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,  # bearer tokens, not cookies
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        max_age=600,
+    )
+    return app

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlmodel import Column, Field, ForeignKey, Index, SQLModel, String, Uuid
+
+from authapi.models.base import UTCDateTime, utcnow
+
+USER_AGENT_MAX_LENGTH = 512
+
+
+class AuthEventType(enum.StrEnum):
+    SIGNUP = "signup"
+    LOGIN_SUCCESS = "login_success"
+    LOGIN_FAILURE = "login_failure"
+    LOGOUT = "logout"
+    LOGOUT_ALL = "logout_all"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TOKEN_REJECTED = "token_rejected"  # noqa: S105
+
+
+class AuthEvent(SQLModel, table=True):
+    """The audit trail: one row per auth outcome, failures included."""
+
+    __tablename__ = "auth_events"
+    __table_args__ = (
+        Index("ix_auth_events_user_id_created_at", "user_id", "created_at", "id"),
+        Index("ix_auth_events_email_created_at", "email", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    event_type: str = Field(sa_column=Column(String(32), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(String(64)))
+    email: str | None = Field(default=None, sa_column=Column(String(320)))
+    ip_address: str | None = Field(default=None, sa_column=Column(String(45)))
+    user_agent: str | None = Field(default=None, sa_column=Column(String(USER_AGENT_MAX_LENGTH)))
+    request_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

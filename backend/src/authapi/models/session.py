@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Column, Field, ForeignKey, Index, SQLModel, String, Uuid
+
+from authapi.models.base import UTCDateTime, utcnow
+
+
+class AuthSession(SQLModel, table=True):
+    """One row per issued access token; revoking the row revokes the token."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    ip_address: str | None = Field(default=None, sa_column=Column(String(45)))
+    user_agent: str | None = Field(default=None, sa_column=Column(String(512)))

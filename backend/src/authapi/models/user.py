@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Column, Field, Index, SQLModel, String
+
+from authapi.models.base import UTCDateTime, utcnow
+
+EMAIL_MAX_LENGTH = 320
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (Index("ix_users_email", "email", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # Stored trimmed and lower-cased; the unique index is on this form.
+    email: str = Field(sa_column=Column(String(EMAIL_MAX_LENGTH), nullable=False))
+    name: str | None = Field(default=None, max_length=100)
+    password_hash: str = Field(max_length=255)
+    is_active: bool = Field(default=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

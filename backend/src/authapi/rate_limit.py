@@ -1,0 +1,140 @@
+"""Per-IP limits (slowapi) and the per-account login throttle, on one storage.
+
+Two slowapi traps are handled here:
+- its decorator runs after FastAPI has validated the body, so requests rejected
+  with 422 would never count; `enforce_rate_limit` runs the same slowapi check as a
+  dependency instead, which FastAPI resolves before it validates the body;
+- a storage error would surface as a 500; the limiter falls back to per-process
+  memory (fail-open to a local limit) and probes the storage again periodically.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import Request, Response
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from slowapi import Limiter
+
+from authapi.config import IPNetwork, Settings
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "authapi"
+STORAGE_RETRY_SECONDS = 30
+
+
+def resolve_client_ip(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
+) -> str:
+    """The socket peer, unless it is a trusted proxy: then the right-most
+    `X-Forwarded-For` entry that is not itself a trusted proxy.
+
+    Entries left of the first untrusted one were written by the client and prove
+    nothing, so they are never used.
+    """
+    if peer is None:
+        return "unknown"
+    if not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a garbled header from a trusted proxy: fall back to the proxy
+        if not _is_trusted(str(address), trusted):
+            return str(address)
+    return hops[0] if hops else peer
+
+
+def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_ip(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    return resolve_client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+def create_limiter(settings: Settings) -> Limiter:
+    return Limiter(
+        key_func=client_ip,
+        storage_uri=settings.rate_limit_storage_uri,
+        strategy="moving-window",
+        headers_enabled=True,
+        key_prefix=KEY_PREFIX,
+        in_memory_fallback=[settings.rate_limit_auth],
+    )
+
+
+def register_limits(
+    limiter: Limiter, settings: Settings, *, shared: dict[str, Sequence[Callable[..., Any]]]
+) -> None:
+    """Attach the auth limit to endpoints; endpoints in one group share one count."""
+    for scope, endpoints in shared.items():
+        decorate = limiter.shared_limit(settings.rate_limit_auth, scope=scope)
+        for endpoint in endpoints:
+            decorate(endpoint)
+
+
+def enforce_rate_limit(request: Request, response: Response) -> None:
+    """Count this request against the limits registered for its endpoint."""
+    limiter: Limiter = request.app.state.limiter
+    limiter._check_request_limit(request, request.scope["endpoint"], in_middleware=False)
+    request.state._rate_limiting_complete = True
+    limiter._inject_headers(response, request.state.view_rate_limit)
+
+
+class LoginThrottle:
+    """Failed logins per email in a moving window, in the rate-limit storage.
+
+    Counts failures only: a successful login by the owner does not reset the count,
+    so an attacker's guesses cannot be laundered by the owner logging in meanwhile.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._item = RateLimitItemPerSecond(
+            settings.login_failure_limit, settings.login_failure_window_seconds
+        )
+        self._primary = MovingWindowRateLimiter(
+            storage_from_string(settings.rate_limit_storage_uri)
+        )
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._primary_down_until = 0.0
+
+    def _call(self, action: Callable[[MovingWindowRateLimiter], Any]) -> Any:
+        if time.monotonic() >= self._primary_down_until:
+            try:
+                return action(self._primary)
+            except Exception:
+                logger.warning("login throttle storage unreachable; using per-process memory")
+                self._primary_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+        return action(self._fallback)
+
+    def retry_after(self, email: str) -> int | None:
+        """Seconds until the next attempt for `email` is allowed, or None if allowed now."""
+        if self._call(lambda limiter: limiter.test(self._item, KEY_PREFIX, "login", email)):
+            return None
+        reset_at, _remaining = self._call(
+            lambda limiter: limiter.get_window_stats(self._item, KEY_PREFIX, "login", email)
+        )
+        return max(1, int(reset_at - time.time()) + 1)
+
+    def record_failure(self, email: str) -> None:
+        self._call(lambda limiter: limiter.hit(self._item, KEY_PREFIX, "login", email))
+
+    def reset(self) -> None:
+        for limiter in (self._primary, self._fallback):
+            limiter.storage.reset()

@@ -1,0 +1,1 @@
+"""All SQL lives here, one module per table. Repositories flush; they never commit."""

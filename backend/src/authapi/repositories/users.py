@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from authapi.models import User
+
+
+class EmailAlreadyStored(Exception):
+    """The unique index on `users.email` refused the row."""
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email)).first()
+
+
+def get_by_id(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def add(session: Session, user: User) -> User:
+    """Insert and flush so that a duplicate email surfaces here, not at commit.
+
+    The unique index decides between two concurrent signups; a savepoint keeps the
+    request's transaction usable after the loser's insert fails.
+    """
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:
+        raise EmailAlreadyStored from exc
+    return user
+
+
+def set_last_login(session: Session, user: User, when: datetime) -> None:
+    user.last_login_at = when
+    session.add(user)
+    session.flush()
+
+
+def set_password_hash(session: Session, user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    session.add(user)
+    session.flush()
+
+
+def set_active(session: Session, user: User, *, active: bool) -> None:
+    user.is_active = active
+    session.add(user)
+    session.flush()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from authapi.deps import AuthServiceDep, OwnerPrincipal, SessionDep
+from authapi.routers.responses import problems
+from authapi.schemas.audit import AuthEventOut, AuthEventPage
+
+router = APIRouter(prefix="/api", tags=["audit"])
+
+
+@router.get("/{user_id}/auth-events", responses=problems(401, 403, 422))
+def list_auth_events(
+    user_id: uuid.UUID,
+    principal: OwnerPrincipal,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuthEventPage:
+    """The caller's own audit trail, newest first, a page at a time."""
+    rows, next_cursor = auth.auth_events_page(session, principal.user.id, limit, cursor)
+    return AuthEventPage(
+        items=[AuthEventOut.model_validate(row, from_attributes=True) for row in rows],
+        next_cursor=next_cursor,
+    )

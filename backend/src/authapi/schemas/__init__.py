@@ -1,0 +1,1 @@
+"""Request and response bodies. No table class is ever returned directly."""

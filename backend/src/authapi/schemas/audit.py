@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class AuthEventOut(BaseModel):
+    id: uuid.UUID
+    event_type: str
+    reason: str | None
+    email: str | None
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str | None
+    created_at: datetime
+
+
+class AuthEventPage(BaseModel):
+    items: list[AuthEventOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next (older) page; null on the last page."
+    )

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from authapi.schemas.common import Email
+
+# Long enough for any real password, short enough that nobody can make us hash megabytes.
+PASSWORD_INPUT_MAX = 1024
+
+
+class SignupRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"email": "ada@example.com", "password": "Correct7Horse", "name": "Ada"}
+        },
+    )
+
+    email: Email
+    password: str = Field(max_length=PASSWORD_INPUT_MAX)
+    name: str | None = Field(default=None, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _trim_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return value.strip() or None
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"email": "ada@example.com", "password": "Correct7Horse"}},
+    )
+
+    email: Email
+    password: str = Field(min_length=1, max_length=PASSWORD_INPUT_MAX)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class AuthResponse(TokenResponse):
+    user: UserOut
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+    current: bool = Field(description="True for the session of the token making this request.")

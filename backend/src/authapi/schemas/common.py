@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from authapi.models.user import EMAIL_MAX_LENGTH
+
+
+def normalize_email(value: str) -> str:
+    """Trim, validate the bare address (no display names, no DNS), lower-case it."""
+    candidate = value.strip()
+    if "<" in candidate or ">" in candidate or any(ch.isspace() for ch in candidate):
+        raise ValueError("enter a bare email address such as name@example.com")
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return result.normalized.lower()
+
+
+Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH), AfterValidator(normalize_email)]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "about:blank",
+                "title": "Unauthorized",
+                "status": 401,
+                "detail": "Invalid email or password.",
+                "code": "invalid_credentials",
+                "request_id": "3f1c2b9e8a7d4c6b",
+            }
+        }
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None

@@ -1,0 +1,130 @@
+"""Password hashing and access tokens: pure functions, no FastAPI, no database."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from jose import ExpiredSignatureError, JWTError, jwt
+from passlib.context import CryptContext
+
+REQUIRED_CLAIMS = ("sub", "sid", "jti", "iat", "exp", "iss", "aud")
+
+
+def normalize_password(password: str) -> str:
+    """NFKC, so that the same password typed on two keyboards is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
+class PasswordHasher:
+    """bcrypt through libpass's `bcrypt_sha256`.
+
+    bcrypt only reads 72 bytes; `bcrypt_sha256` feeds it an HMAC-SHA256 digest of the
+    whole password instead, so every character of a 128-character password counts.
+    """
+
+    def __init__(self, rounds: int) -> None:
+        self._context = CryptContext(schemes=["bcrypt_sha256"], bcrypt_sha256__rounds=rounds)
+        # Verifying against this when the account is unknown makes that path cost
+        # what a real verification costs, so timing does not reveal which emails exist.
+        self._dummy_hash = self._context.hash(secrets.token_urlsafe(32))
+
+    def hash(self, password: str) -> str:
+        return str(self._context.hash(normalize_password(password)))
+
+    def verify(self, password: str, password_hash: str) -> bool:
+        try:
+            return bool(self._context.verify(normalize_password(password), password_hash))
+        except (ValueError, TypeError):  # a malformed stored hash never authenticates
+            return False
+
+    def burn_time(self, password: str) -> None:
+        """Spend one verification's worth of time and authenticate nobody."""
+        self.verify(password, self._dummy_hash)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return bool(self._context.needs_update(password_hash))
+
+
+class TokenError(Exception):
+    """The token cannot be trusted."""
+
+
+class TokenExpiredError(TokenError):
+    """Signed correctly but past its `exp`."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    secret: str
+    algorithm: str
+    issuer: str
+    audience: str
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def encode_access_token(
+    config: TokenConfig, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> tuple[str, AccessClaims]:
+    issued_at = now.replace(microsecond=0)
+    claims = AccessClaims(
+        user_id=user_id,
+        session_id=session_id,
+        token_id=uuid.uuid4().hex,
+        issued_at=issued_at,
+        expires_at=issued_at + config.ttl,
+    )
+    payload = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "jti": claims.token_id,
+        "iat": int(issued_at.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "iss": config.issuer,
+        "aud": config.audience,
+    }
+    token = jwt.encode(payload, config.secret, algorithm=config.algorithm)
+    return token, claims
+
+
+def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
+    """Verify signature, algorithm, issuer, audience and expiry; require every claim."""
+    try:
+        payload = jwt.decode(
+            token,
+            config.secret,
+            algorithms=[config.algorithm],  # pinned: no `none`, no HS/RS confusion
+            audience=config.audience,
+            issuer=config.issuer,
+            options={
+                f"require_{claim}": True for claim in ("exp", "iat", "sub", "jti", "iss", "aud")
+            },
+        )
+    except ExpiredSignatureError as exc:
+        raise TokenExpiredError from exc
+    except (JWTError, ValueError, TypeError, KeyError) as exc:
+        raise TokenError from exc
+    if any(claim not in payload for claim in REQUIRED_CLAIMS):
+        raise TokenError
+    try:
+        return AccessClaims(
+            user_id=uuid.UUID(str(payload["sub"])),
+            session_id=uuid.UUID(str(payload["sid"])),
+            token_id=str(payload["jti"]),
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise TokenError from exc

@@ -1,0 +1,81 @@
+"""The audit trail. Successes are written in the request's transaction; failures in
+their own, because the request's transaction is rolled back when it fails."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from authapi.models import AuthEvent, AuthEventType
+from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
+from authapi.repositories import auth_events
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is on the other end of the request, as far as the server can tell."""
+
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str | None
+
+
+def _event(
+    event_type: AuthEventType,
+    client: ClientInfo,
+    *,
+    user_id: uuid.UUID | None,
+    email: str | None,
+    reason: str | None,
+) -> AuthEvent:
+    return AuthEvent(
+        event_type=event_type.value,
+        user_id=user_id,
+        email=email[:320] if email else None,
+        reason=reason,
+        ip_address=client.ip_address,
+        user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
+        request_id=client.request_id,
+    )
+
+
+def record(
+    session: Session,
+    event_type: AuthEventType,
+    client: ClientInfo,
+    *,
+    user_id: uuid.UUID | None = None,
+    email: str | None = None,
+    reason: str | None = None,
+) -> None:
+    auth_events.add(
+        session, _event(event_type, client, user_id=user_id, email=email, reason=reason)
+    )
+
+
+def record_failure(
+    engine: Engine,
+    event_type: AuthEventType,
+    client: ClientInfo,
+    *,
+    user_id: uuid.UUID | None = None,
+    email: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Write and commit now, in a transaction of its own, so that the row survives the
+    rollback of the failing request. An unreachable database must not turn the
+    original answer (401, 429) into a 500, so errors are logged and swallowed."""
+    event = _event(event_type, client, user_id=user_id, email=email, reason=reason)
+    try:
+        with Session(engine) as session:
+            auth_events.add(session, event)
+            session.commit()
+    except SQLAlchemyError:
+        logger.warning("could not record %s audit event", event_type.value, exc_info=True)

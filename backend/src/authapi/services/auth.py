@@ -1,0 +1,248 @@
+"""Signup, login, token checks, logout: the rules of authentication."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from authapi import errors
+from authapi.models import AuthEvent, AuthEventType, AuthSession, User
+from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
+from authapi.models.base import utcnow
+from authapi.repositories import auth_events, sessions, users
+from authapi.security import (
+    PasswordHasher,
+    TokenConfig,
+    TokenError,
+    TokenExpiredError,
+    decode_access_token,
+    encode_access_token,
+)
+from authapi.services import audit
+from authapi.services.audit import ClientInfo
+from authapi.services.passwords import password_problems
+
+
+class LoginThrottle(Protocol):
+    def retry_after(self, email: str) -> int | None: ...
+    def record_failure(self, email: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a protected endpoint: the user and the session of their token."""
+
+    user: User
+    session_id: uuid.UUID
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        hasher: PasswordHasher,
+        tokens: TokenConfig,
+        throttle: LoginThrottle,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._hasher = hasher
+        self._tokens = tokens
+        self._throttle = throttle
+        self._clock = clock
+
+    # -- signup and login -------------------------------------------------------
+
+    def signup(
+        self, session: Session, email: str, password: str, name: str | None, client: ClientInfo
+    ) -> IssuedToken:
+        problems = password_problems(password, email)
+        if problems:
+            raise errors.WeakPassword(errors=problems)
+        if users.get_by_email(session, email) is not None:
+            raise errors.EmailTaken
+        user = User(email=email, name=name, password_hash=self._hasher.hash(password))
+        try:
+            users.add(session, user)
+        except users.EmailAlreadyStored:  # lost a race with a concurrent signup
+            raise errors.EmailTaken from None
+        audit.record(session, AuthEventType.SIGNUP, client, user_id=user.id, email=email)
+        return self._issue(session, user, client)
+
+    def login(self, session: Session, email: str, password: str, client: ClientInfo) -> IssuedToken:
+        wait = self._throttle.retry_after(email)
+        if wait is not None:
+            audit.record_failure(self._engine, AuthEventType.TOO_MANY_ATTEMPTS, client, email=email)
+            raise errors.with_retry_after(errors.TooManyAttempts(), wait)
+
+        user = users.get_by_email(session, email)
+        # Every path verifies one bcrypt hash, so response time does not tell an
+        # unknown email from a wrong password or a disabled account.
+        if user is None:
+            self._hasher.burn_time(password)
+            raise self._login_failed(client, email, None, "unknown_email")
+        if not self._hasher.verify(password, user.password_hash):
+            raise self._login_failed(client, email, user.id, "bad_password")
+        if not user.is_active:
+            raise self._login_failed(client, email, user.id, "disabled")
+
+        if self._hasher.needs_rehash(user.password_hash):
+            users.set_password_hash(session, user, self._hasher.hash(password))
+        users.set_last_login(session, user, self._clock())
+        audit.record(session, AuthEventType.LOGIN_SUCCESS, client, user_id=user.id, email=email)
+        return self._issue(session, user, client)
+
+    def _login_failed(
+        self, client: ClientInfo, email: str, user_id: uuid.UUID | None, reason: str
+    ) -> errors.InvalidCredentials:
+        """Count the failure, audit it, and return the one answer all failures get."""
+        self._throttle.record_failure(email)
+        audit.record_failure(
+            self._engine,
+            AuthEventType.LOGIN_FAILURE,
+            client,
+            user_id=user_id,
+            email=email,
+            reason=reason,
+        )
+        return errors.InvalidCredentials()
+
+    def _issue(self, session: Session, user: User, client: ClientInfo) -> IssuedToken:
+        now = self._clock()
+        auth_session = AuthSession(
+            user_id=user.id,
+            created_at=now,
+            expires_at=now,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
+        )
+        token, claims = encode_access_token(self._tokens, user.id, auth_session.id, now)
+        auth_session.expires_at = claims.expires_at  # the row lives exactly as long as the token
+        sessions.add(session, auth_session)
+        return IssuedToken(
+            access_token=token,
+            expires_in=int((claims.expires_at - claims.issued_at).total_seconds()),
+            user=user,
+        )
+
+    # -- protected requests -----------------------------------------------------
+
+    def authenticate(self, session: Session, token: str | None, client: ClientInfo) -> Principal:
+        """Trust a token only if it verifies and its session row is live.
+
+        Revocation is keyed on the session id inside the signed token, never on the
+        token string, so a re-encoded token (e.g. with "=" appended) is revoked too.
+        """
+        if not token:
+            raise errors.TokenMissing
+        try:
+            claims = decode_access_token(self._tokens, token)
+        except TokenExpiredError:
+            self._reject_token(client, None, "expired")
+            raise errors.TokenExpired from None
+        except TokenError:
+            self._reject_token(client, None, "invalid")
+            raise errors.TokenInvalid from None
+
+        found = sessions.get_with_user(session, claims.session_id)
+        if found is None or found[0].user_id != claims.user_id:
+            self._reject_token(client, claims.user_id if found else None, "unknown_session")
+            raise errors.TokenInvalid
+        auth_session, user = found
+        if auth_session.revoked_at is not None:
+            self._reject_token(client, user.id, "revoked")
+            raise errors.TokenRevoked
+        if not user.is_active:
+            self._reject_token(client, user.id, "disabled")
+            raise errors.TokenRevoked
+        if auth_session.expires_at <= self._clock():
+            self._reject_token(client, user.id, "expired")
+            raise errors.TokenExpired
+        return Principal(user=user, session_id=auth_session.id)
+
+    def _reject_token(self, client: ClientInfo, user_id: uuid.UUID | None, reason: str) -> None:
+        audit.record_failure(
+            self._engine, AuthEventType.TOKEN_REJECTED, client, user_id=user_id, reason=reason
+        )
+
+    def logout(self, session: Session, principal: Principal, client: ClientInfo) -> None:
+        sessions.revoke(session, principal.session_id, self._clock())
+        audit.record(
+            session,
+            AuthEventType.LOGOUT,
+            client,
+            user_id=principal.user.id,
+            email=principal.user.email,
+        )
+
+    def logout_all(self, session: Session, principal: Principal, client: ClientInfo) -> None:
+        sessions.revoke_all_for_user(session, principal.user.id, self._clock())
+        audit.record(
+            session,
+            AuthEventType.LOGOUT_ALL,
+            client,
+            user_id=principal.user.id,
+            email=principal.user.email,
+        )
+
+    def disable_user(self, session: Session, user: User) -> None:
+        """Disabling revokes every session, so no token of the user keeps working."""
+        users.set_active(session, user, active=False)
+        sessions.revoke_all_for_user(session, user.id, self._clock())
+
+    def active_sessions(
+        self, session: Session, principal: Principal
+    ) -> list[tuple[AuthSession, bool]]:
+        rows = sessions.list_active(session, principal.user.id, self._clock())
+        return [(row, row.id == principal.session_id) for row in rows]
+
+    def auth_events_page(
+        self, session: Session, user_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> tuple[list[AuthEvent], str | None]:
+        before = _decode_cursor(cursor) if cursor else None
+        rows = auth_events.list_for_user(session, user_id, limit + 1, before)
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+        return page, next_cursor
+
+
+def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{event_id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, _, event_id = raw.partition("|")
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            raise ValueError("naive cursor time")
+        return when, uuid.UUID(hex=event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise errors.ValidationFailed(
+            "The cursor is not valid.",
+            errors=[
+                {
+                    "field": "cursor",
+                    "message": "Use a next_cursor value as given.",
+                    "code": "invalid_cursor",
+                }
+            ],
+        ) from None
