@@ -1,0 +1,167 @@
+"""Fixtures: real databases (a SQLite file and the local PostgreSQL), the real app.
+
+Every API test runs once per database. SQLite tests get a copy of a migrated file;
+PostgreSQL tests share one migrated database whose tables are emptied after each test.
+PostgreSQL tests skip, loudly, only when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from authapi.config import Settings
+from authapi.main import create_app
+from support import FAST_ROUNDS, POSTGRES_ADMIN_URL, PROJECT_ROOT, TEST_SECRET
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "backend" / "alembic"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def run_migrations(database_url: str, revision: str = "head", *, down: bool = False) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else the reason it does not."""
+    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return (
+            f"PostgreSQL at 127.0.0.1:5432 is unreachable ({type(exc).__name__}); "
+            "start it with pg_ctlcluster"
+        )
+    finally:
+        engine.dispose()
+    return None
+
+
+def create_postgres_database(name: str) -> str:
+    """A fresh, empty database on the local server; returns its URL."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "authapi.db"
+    run_migrations(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = "authapi_test_api"
+    url = create_postgres_database(name)
+    run_migrations(url)
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "authapi.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE auth_events, sessions, users"))
+    engine.dispose()
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "jwt_secret": TEST_SECRET,
+            "bcrypt_rounds": FAST_ROUNDS,
+            "rate_limit_auth": "5/minute",
+            "rate_limit_storage_uri": "memory://",
+            "login_failure_limit": 10,
+            "trusted_proxies": [],
+            "cors_origins": [],
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Build a client on a fresh app; several per test are fine."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        app: FastAPI = create_app(make_settings(**overrides))
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """The app as deployed, limits included (5/minute per IP on the auth endpoints)."""
+    return make_client()
+
+
+@pytest.fixture
+def roomy_client(make_client: Callable[..., TestClient]) -> TestClient:
+    """The app with a per-IP limit high enough for tests that make many calls."""
+    return make_client(rate_limit_auth="1000/minute")
