@@ -7,6 +7,7 @@ PostgreSQL tests skip, loudly, only when the server cannot be reached.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,7 +96,8 @@ def postgres_url() -> Iterator[str]:
     reason = postgres_available()
     if reason:
         pytest.skip(reason)
-    name = "authapi_test_api"
+    # Per process, so that two test runs on one machine never share a database.
+    name = f"authapi_test_api_{os.getpid()}"
     url = create_postgres_database(name)
     run_migrations(url)
     yield url
