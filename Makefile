@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve migrate test lint typecheck pytest lock clean
+.PHONY: help run serve migrate test lint typecheck pytest spec lock clean
 
 help:
 	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
 	@echo "make test   install dev dependencies, lint, type-check and run the tests"
-	@echo "make lint | typecheck | pytest | migrate | lock | clean"
+	@echo "make lint | typecheck | pytest | migrate | spec | lock | clean"
 
 # --- environment -------------------------------------------------------------------
 
@@ -48,14 +48,18 @@ migrate: $(VENV)/.runtime .env
 	$(PY) -m authapi migrate
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check backend
-	$(VENV)/bin/ruff format --check backend
+	$(VENV)/bin/ruff check backend scripts
+	$(VENV)/bin/ruff format --check backend scripts
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src
 
 pytest: $(VENV)/.dev
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.
+spec: $(VENV)/.dev
+	$(PY) scripts/export_openapi.py
 
 # Re-resolve and re-pin every dependency (needs uv: pip install uv).
 lock:

@@ -16,11 +16,12 @@ from authapi.handlers import install_error_handlers
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import LoginThrottle, create_limiter, register_limits
 from authapi.routers import audit, auth, health
+from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.auth import AuthService
 from authapi.services.passwords import common_passwords
 
-DESCRIPTION = """
+DESCRIPTION = """\
 Sign up, log in and call protected endpoints with a JWT bearer token.
 
 Use **Authorize** (OAuth2 password form: your email as `username`) or send
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(audit.router)
     app.include_router(health.router)
+    install_problem_openapi(app)
 
     app.add_middleware(RequestContextMiddleware)
     # Added last, so outermost: error responses carry CORS headers too.

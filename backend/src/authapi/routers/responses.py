@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
 from authapi.errors import PROBLEM_JSON
 from authapi.schemas.common import Problem
 
@@ -14,6 +17,7 @@ _DESCRIPTIONS = {
     409: "The email is already registered (`email_taken`).",
     422: "The request is not valid (`validation_error`, `weak_password`); see `errors`.",
     429: "Rate limited (`rate_limited`, `too_many_attempts`); see `Retry-After`.",
+    500: "An unexpected error (`internal_error`); details are in the server log only.",
     503: "A dependency is down (`service_unavailable`); see `Retry-After`.",
 }
 
@@ -25,5 +29,32 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 503)
+        for status in (*statuses, 500, 503)
     }
+
+
+def install_problem_openapi(app: FastAPI) -> None:
+    """Error responses are documented as `application/problem+json` only.
+
+    FastAPI lists a response `model` under `application/json` as well; errors are
+    never sent with that type, so the schema would promise something untrue.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if PROBLEM_JSON in content:
+                            content.pop("application/json", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
