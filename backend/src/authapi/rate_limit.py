@@ -28,6 +28,18 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "authapi"
 STORAGE_RETRY_SECONDS = 30
+# A stopped or hung Redis must cost a request milliseconds, not a hang: short
+# timeouts, then the per-process fallback takes over.
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def storage_options(uri: str) -> dict[str, float]:
+    if uri.startswith(("redis://", "rediss://", "redis+")):
+        return {
+            "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        }
+    return {}
 
 
 def resolve_client_ip(
@@ -72,6 +84,7 @@ def create_limiter(settings: Settings) -> Limiter:
     return Limiter(
         key_func=client_ip,
         storage_uri=settings.rate_limit_storage_uri,
+        storage_options=storage_options(settings.rate_limit_storage_uri),
         strategy="moving-window",
         headers_enabled=True,
         key_prefix=KEY_PREFIX,
