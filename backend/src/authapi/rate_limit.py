@@ -33,7 +33,7 @@ STORAGE_RETRY_SECONDS = 30
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
-def storage_options(uri: str) -> dict[str, float]:
+def storage_options(uri: str) -> dict[str, Any]:
     if uri.startswith(("redis://", "rediss://", "redis+")):
         return {
             "socket_timeout": REDIS_TIMEOUT_SECONDS,
