@@ -12,7 +12,8 @@ from sqlmodel import Session, create_engine
 from authapi.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# A savepoint opens the transaction too (signup inserts inside one).
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -59,7 +60,7 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_first_write(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
         dbapi_connection = conn.connection.dbapi_connection
-        if not dbapi_connection.in_transaction and statement.lstrip()[:7].upper().startswith(
+        if not dbapi_connection.in_transaction and statement.lstrip()[:9].upper().startswith(
             _WRITE_VERBS
         ):
             cursor.execute("BEGIN IMMEDIATE")

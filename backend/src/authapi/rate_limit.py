@@ -108,6 +108,9 @@ def enforce_rate_limit(request: Request, response: Response) -> None:
     limiter._check_request_limit(request, request.scope["endpoint"], in_middleware=False)
     request.state._rate_limiting_complete = True
     limiter._inject_headers(response, request.state.view_rate_limit)
+    # slowapi adds Retry-After to every limited response; it means "wait" and only
+    # belongs on the 429 (which the error handler builds with its own).
+    del response.headers["Retry-After"]
 
 
 class LoginThrottle:
