@@ -35,6 +35,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from authapi.log import configure_logging
+    from authapi.serving import NoDelayH11Protocol
 
     configure_logging(settings.log_level)
     uvicorn.run(
@@ -42,6 +43,8 @@ def serve(settings: Settings) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.workers,
+        http=NoDelayH11Protocol,
         # The app resolves the client IP itself from TRUSTED_PROXIES; uvicorn would
         # otherwise believe X-Forwarded-For from 127.0.0.1 by default.
         proxy_headers=False,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -29,6 +31,13 @@ Use **Authorize** (OAuth2 password form: your email as `username`) or send
 Every error is `application/problem+json` with a stable `code`.
 """
 
+logger = logging.getLogger(__name__)
+
+# Sync endpoints run on anyio's thread pool; a login parks its thread while the
+# password hasher works. 40 threads (the default) would let 40 concurrent logins
+# starve /health and /auth/me; parked threads cost little, so allow more.
+REQUEST_THREADS = 128
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -42,10 +51,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shared={"signup": [auth.signup], "login": [auth.login, auth.token]},
     )
     common_passwords()  # load the list now, not on the first signup
+    if settings.workers > 1 and settings.rate_limit_storage_uri.startswith("memory"):
+        logger.warning(
+            "WORKERS=%d with RATE_LIMIT_STORAGE_URI=memory://: each worker counts on its "
+            "own, so a client gets up to %d times the limit; use Redis",
+            settings.workers,
+            settings.workers,
+        )
+    hasher = PasswordHasher(settings.bcrypt_rounds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        limiter_threads = anyio.to_thread.current_default_thread_limiter()
+        limiter_threads.total_tokens = max(limiter_threads.total_tokens, REQUEST_THREADS)
         yield
+        hasher.close()
         engine.dispose()
 
     app = FastAPI(
@@ -59,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = limiter
     app.state.auth_service = AuthService(
         engine=engine,
-        hasher=PasswordHasher(settings.bcrypt_rounds),
+        hasher=hasher,
         tokens=TokenConfig(
             secret=settings.jwt_secret.get_secret_value(),
             algorithm=settings.jwt_algorithm,

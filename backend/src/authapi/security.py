@@ -1,17 +1,29 @@
-"""Password hashing and access tokens: pure functions, no FastAPI, no database."""
+"""Password hashing and access tokens: no FastAPI, no database."""
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
+import threading
 import unicodedata
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from jose import ExpiredSignatureError, JWTError, jwt
 from passlib.context import CryptContext
 
 REQUIRED_CLAIMS = ("sub", "sid", "jti", "iat", "exp", "iss", "aud")
+# Hashing threads run this much "nicer" than the threads serving requests, so that a
+# login storm slows logins down, not /health or /auth/me.
+HASHING_NICENESS = 10
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def normalize_password(password: str) -> str:
@@ -19,25 +31,49 @@ def normalize_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
+def _lower_thread_priority() -> None:
+    try:  # Linux: a thread id given to setpriority changes that thread only
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):
+        logger.debug("could not lower the hashing threads' priority")
+
+
 class PasswordHasher:
-    """bcrypt through libpass's `bcrypt_sha256`.
+    """bcrypt through libpass's `bcrypt_sha256`, on a small pool of its own.
 
     bcrypt only reads 72 bytes; `bcrypt_sha256` feeds it an HMAC-SHA256 digest of the
     whole password instead, so every character of a 128-character password counts.
+
+    Hashing runs on `workers` low-priority threads (one per core by default): the
+    request thread waits for it, so at most that many hashes run at once and the
+    CPU they leave free goes to the threads answering other requests first.
     """
 
-    def __init__(self, rounds: int) -> None:
+    def __init__(self, rounds: int, workers: int | None = None) -> None:
         self._context = CryptContext(schemes=["bcrypt_sha256"], bcrypt_sha256__rounds=rounds)
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1,
+            thread_name_prefix="password-hasher",
+            initializer=_lower_thread_priority,
+        )
         # Verifying against this when the account is unknown makes that path cost
         # what a real verification costs, so timing does not reveal which emails exist.
-        self._dummy_hash = self._context.hash(secrets.token_urlsafe(32))
+        self._dummy_hash = self.hash(secrets.token_urlsafe(32))
+
+    def _run(self, work: Callable[[], _T]) -> _T:
+        return self._pool.submit(work).result()
 
     def hash(self, password: str) -> str:
-        return str(self._context.hash(normalize_password(password)))
+        normalized = normalize_password(password)
+        return self._run(lambda: str(self._context.hash(normalized)))
 
     def verify(self, password: str, password_hash: str) -> bool:
+        normalized = normalize_password(password)
+        return self._run(lambda: self._verify(normalized, password_hash))
+
+    def _verify(self, password: str, password_hash: str) -> bool:
         try:
-            return bool(self._context.verify(normalize_password(password), password_hash))
+            return bool(self._context.verify(password, password_hash))
         except (ValueError, TypeError):  # a malformed stored hash never authenticates
             return False
 
@@ -47,6 +83,9 @@ class PasswordHasher:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return bool(self._context.needs_update(password_hash))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class TokenError(Exception):
