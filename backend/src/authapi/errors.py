@@ -58,6 +58,10 @@ class InvalidCredentials(AppError):
     code = "invalid_credentials"
     detail = "Invalid email or password."
 
+    def __init__(self, detail: str | None = None) -> None:
+        # RFC 9110: a 401 names the scheme that would work.
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
 
 class _TokenError(AppError):
     """401s about the bearer token; the header tells clients how to authenticate."""

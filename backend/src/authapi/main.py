@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
+    app.include_router(auth.credentials_router)
     app.include_router(auth.router)
     app.include_router(audit.router)
     app.include_router(health.router)

@@ -1,9 +1,10 @@
 """Per-IP limits (slowapi) and the per-account login throttle, on one storage.
 
 Two slowapi traps are handled here:
-- its decorator runs after FastAPI has validated the body, so requests rejected
-  with 422 would never count; `enforce_rate_limit` runs the same slowapi check as a
-  dependency instead, which FastAPI resolves before it validates the body;
+- its decorator runs after FastAPI has parsed and validated the body, so requests
+  rejected with 422 would never count; `RateLimitedRoute` runs the same slowapi
+  check before the route does anything (a dependency would not do: FastAPI rejects
+  malformed JSON before it resolves dependencies);
 - a storage error would surface as a 500; the limiter falls back to per-process
   memory (fail-open to a local limit) and probes the storage again periodically.
 """
@@ -13,14 +14,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from slowapi import Limiter
+from starlette.concurrency import run_in_threadpool
 
 from authapi.config import IPNetwork, Settings
 
@@ -102,15 +105,30 @@ def register_limits(
             decorate(endpoint)
 
 
-def enforce_rate_limit(request: Request, response: Response) -> None:
-    """Count this request against the limits registered for its endpoint."""
-    limiter: Limiter = request.app.state.limiter
-    limiter._check_request_limit(request, request.scope["endpoint"], in_middleware=False)
-    request.state._rate_limiting_complete = True
-    limiter._inject_headers(response, request.state.view_rate_limit)
-    # slowapi adds Retry-After to every limited response; it means "wait" and only
-    # belongs on the 429 (which the error handler builds with its own).
-    del response.headers["Retry-After"]
+class RateLimitedRoute(APIRoute):
+    """A route that counts each request against its endpoint's slowapi limits
+    before anything else happens, so that every rejected request counts, whether
+    FastAPI rejects its JSON, its fields, or our services reject its content."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        endpoint = self.endpoint
+
+        async def limited(request: Request) -> Response:
+            limiter: Limiter = request.app.state.limiter
+            # Storage I/O (Redis) is blocking: keep it off the event loop.
+            await run_in_threadpool(
+                limiter._check_request_limit, request, endpoint, in_middleware=False
+            )
+            request.state._rate_limiting_complete = True
+            response = await handle(request)
+            limiter._inject_headers(response, request.state.view_rate_limit)
+            # slowapi adds Retry-After to every limited response; it means "wait" and
+            # only belongs on the 429, which the error handler builds with its own.
+            del response.headers["Retry-After"]
+            return response
+
+        return limited
 
 
 class LoginThrottle:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +13,6 @@ router = APIRouter(prefix="/api", tags=["audit"])
 
 @router.get("/{user_id}/auth-events", responses=problems(401, 403, 422))
 def list_auth_events(
-    user_id: uuid.UUID,
     principal: OwnerPrincipal,
     session: SessionDep,
     auth: AuthServiceDep,

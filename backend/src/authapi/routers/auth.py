@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from authapi.deps import AuthServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
-from authapi.rate_limit import enforce_rate_limit
+from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
 from authapi.schemas.auth import (
     AuthResponse,
@@ -20,6 +20,9 @@ from authapi.schemas.common import normalize_email
 from authapi.services.auth import IssuedToken
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+# Endpoints that take credentials: each request counts against the per-IP limit
+# before its body is even parsed (main.py registers the limits).
+credentials_router = APIRouter(prefix="/auth", tags=["auth"], route_class=RateLimitedRoute)
 
 # Tokens must not be kept by browsers or proxies.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -34,11 +37,8 @@ def _auth_response(issued: IssuedToken, response: Response) -> AuthResponse:
     )
 
 
-@router.post(
-    "/signup",
-    status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(enforce_rate_limit)],
-    responses=problems(409, 422, 429),
+@credentials_router.post(
+    "/signup", status_code=status.HTTP_201_CREATED, responses=problems(409, 422, 429)
 )
 def signup(
     request: Request,
@@ -53,11 +53,7 @@ def signup(
     return _auth_response(issued, response)
 
 
-@router.post(
-    "/login",
-    dependencies=[Depends(enforce_rate_limit)],
-    responses=problems(401, 422, 429),
-)
+@credentials_router.post("/login", responses=problems(401, 422, 429))
 def login(
     request: Request,
     body: LoginRequest,
@@ -71,11 +67,7 @@ def login(
     return _auth_response(issued, response)
 
 
-@router.post(
-    "/token",
-    dependencies=[Depends(enforce_rate_limit)],
-    responses=problems(401, 422, 429),
-)
+@credentials_router.post("/token", responses=problems(401, 422, 429))
 def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
