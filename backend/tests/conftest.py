@@ -14,74 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from authapi.config import Settings
 from authapi.main import create_app
-from support import FAST_ROUNDS, POSTGRES_ADMIN_URL, PROJECT_ROOT, TEST_SECRET
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "backend" / "alembic"))
-    config.attributes["database_url"] = database_url
-    return config
-
-
-def run_migrations(database_url: str, revision: str = "head", *, down: bool = False) -> None:
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config(database_url)
-            config.attributes["connection"] = connection
-            if down:
-                command.downgrade(config, revision)
-            else:
-                command.upgrade(config, revision)
-    finally:
-        engine.dispose()
-
-
-def postgres_available() -> str | None:
-    """None when the server answers, else the reason it does not."""
-    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        return (
-            f"PostgreSQL at 127.0.0.1:5432 is unreachable ({type(exc).__name__}); "
-            "start it with pg_ctlcluster"
-        )
-    finally:
-        engine.dispose()
-    return None
-
-
-def create_postgres_database(name: str) -> str:
-    """A fresh, empty database on the local server; returns its URL."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres_database(name: str) -> None:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+from support import (
+    FAST_ROUNDS,
+    TEST_SECRET,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_available,
+    run_migrations,
+)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,12 @@ def _split_list(value: Any) -> Any:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        # A refused value may be the secret itself: never echo inputs in errors.
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite:///./authapi.db"

@@ -50,7 +50,13 @@ class PasswordHasher:
     """
 
     def __init__(self, rounds: int, workers: int | None = None) -> None:
-        self._context = CryptContext(schemes=["bcrypt_sha256"], bcrypt_sha256__rounds=rounds)
+        # min_rounds, not rounds: `rounds` would also flag hashes *above* the cost as
+        # outdated, and a node with an older, lower setting would weaken them.
+        self._context = CryptContext(
+            schemes=["bcrypt_sha256"],
+            bcrypt_sha256__default_rounds=rounds,
+            bcrypt_sha256__min_rounds=rounds,
+        )
         self._pool = ThreadPoolExecutor(
             max_workers=workers or os.cpu_count() or 1,
             thread_name_prefix="password-hasher",

@@ -1,0 +1,1 @@
+"""Infrastructure tests: migrations and the real server process."""

@@ -1,0 +1,126 @@
+"""Alembic owns the schema: upgrade and downgrade work on SQLite and PostgreSQL, and the
+migrated schema is exactly what the models declare."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+import authapi.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from support import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_available,
+    run_migrations,
+)
+
+APP_TABLES = {"users", "sessions", "auth_events"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A brand-new database with no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"authapi_test_migrations_{os.getpid()}"
+    url = create_postgres_database(name)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture
+def engine(empty_database_url: str) -> Iterator[Engine]:
+    engine = create_engine(empty_database_url)
+    yield engine
+    engine.dispose()
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+
+def test_upgrade_creates_every_table(empty_database_url: str, engine: Engine) -> None:
+    assert table_names(engine) == set()
+
+    run_migrations(empty_database_url)
+
+    assert table_names(engine) == APP_TABLES | {"alembic_version"}
+
+
+def test_migrated_schema_matches_the_models(empty_database_url: str, engine: Engine) -> None:
+    run_migrations(empty_database_url)
+    assert schema_differences(engine) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(empty_database_url: str, engine: Engine) -> None:
+    run_migrations(empty_database_url)
+
+    run_migrations(empty_database_url, "base", down=True)
+    assert table_names(engine) == {"alembic_version"}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 0
+
+    run_migrations(empty_database_url)
+    assert table_names(engine) == APP_TABLES | {"alembic_version"}
+    assert schema_differences(engine) == []
+
+
+def test_upgrade_head_twice_is_a_no_op(empty_database_url: str, engine: Engine) -> None:
+    run_migrations(empty_database_url)
+    run_migrations(empty_database_url)
+    assert table_names(engine) == APP_TABLES | {"alembic_version"}
+
+
+def insert_user(engine: Engine, email: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_active, created_at) "
+                "VALUES (:id, :email, :hash, :active, :created_at)"
+            ),
+            {
+                "id": uuid.uuid4().hex,
+                "email": email,
+                "hash": "$bcrypt-sha256$placeholder",
+                "active": True,
+                "created_at": datetime.now(UTC),
+            },
+        )
+
+
+def test_users_email_is_unique(empty_database_url: str, engine: Engine) -> None:
+    run_migrations(empty_database_url)
+    email_indexes = [
+        index
+        for index in inspect(engine).get_indexes("users")
+        if index["column_names"] == ["email"]
+    ]
+    assert [index["unique"] for index in email_indexes] == [True]
+
+    insert_user(engine, "alice@example.com")
+    insert_user(engine, "bob@example.com")
+    with pytest.raises(IntegrityError):
+        insert_user(engine, "alice@example.com")

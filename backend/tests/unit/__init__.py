@@ -1,0 +1,1 @@
+"""Unit tests: pure functions and services on a real database, no HTTP."""

@@ -1,0 +1,340 @@
+"""AuthService on a real migrated database (SQLite file and PostgreSQL), no HTTP.
+
+Each request is modelled by `authapi.db.session_scope`, the same unit of work the app's
+session dependency uses: commit on success, roll back when the service raises.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from passlib.hash import bcrypt_sha256
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from authapi import errors
+from authapi.config import Settings
+from authapi.db import create_db_engine, session_scope
+from authapi.models import AuthEvent, AuthSession, User
+from authapi.rate_limit import LoginThrottle
+from authapi.security import PasswordHasher, TokenConfig, decode_access_token
+from authapi.services.audit import ClientInfo
+from authapi.services.auth import AuthService, IssuedToken
+from support import FAST_ROUNDS, STRONG_PASSWORD, unique_email
+
+CLIENT = ClientInfo(ip_address="203.0.113.9", user_agent="pytest-agent", request_id="req-123")
+
+
+def request(engine: Engine) -> AbstractContextManager[Session]:
+    """One request's transaction, exactly as the app runs it."""
+    return contextmanager(session_scope)(engine)
+
+
+def token_config(settings: Settings) -> TokenConfig:
+    return TokenConfig(
+        secret=settings.jwt_secret.get_secret_value(),
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+    )
+
+
+def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) -> AuthService:
+    """Wired like authapi.main.create_app, with the real throttle on memory storage."""
+    return AuthService(
+        engine=engine,
+        hasher=hasher,
+        tokens=token_config(settings),
+        throttle=LoginThrottle(settings),
+    )
+
+
+@pytest.fixture
+def engine(make_settings: Callable[..., Settings]) -> Iterator[Engine]:
+    engine = create_db_engine(make_settings())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def make_service(
+    make_settings: Callable[..., Settings],
+    engine: Engine,
+    make_hasher: Callable[[int], PasswordHasher],
+) -> Callable[..., AuthService]:
+    def make(**overrides: Any) -> AuthService:
+        settings = make_settings(**overrides)
+        return build_service(settings, engine, make_hasher(settings.bcrypt_rounds))
+
+    return make
+
+
+@pytest.fixture
+def service(make_service: Callable[..., AuthService]) -> AuthService:
+    return make_service()
+
+
+def signup(service: AuthService, engine: Engine, email: str) -> IssuedToken:
+    with request(engine) as session:
+        return service.signup(session, email, STRONG_PASSWORD, "Test User", CLIENT)
+
+
+def login(
+    service: AuthService, engine: Engine, email: str, password: str = STRONG_PASSWORD
+) -> IssuedToken:
+    with request(engine) as session:
+        return service.login(session, email, password, CLIENT)
+
+
+def stored_user(engine: Engine, email: str) -> User:
+    with Session(engine) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        session.expunge(user)
+        return user
+
+
+def events_for(engine: Engine, email: str) -> list[AuthEvent]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuthEvent)
+            .where(AuthEvent.email == email)
+            .order_by(col(AuthEvent.created_at), col(AuthEvent.id))
+        ).all()
+        for row in rows:
+            session.expunge(row)
+        return list(rows)
+
+
+def session_rows(engine: Engine, user_id: uuid.UUID) -> list[AuthSession]:
+    with Session(engine) as session:
+        rows = session.exec(select(AuthSession).where(AuthSession.user_id == user_id)).all()
+        for row in rows:
+            session.expunge(row)
+        return list(rows)
+
+
+def session_id_of(tokens: TokenConfig, token: str) -> uuid.UUID:
+    return decode_access_token(tokens, token).session_id
+
+
+# --- signup and login --------------------------------------------------------------
+
+
+def test_signup_then_login_issue_distinct_live_sessions(
+    service: AuthService, engine: Engine, make_settings: Callable[..., Settings]
+) -> None:
+    email = unique_email()
+    tokens = token_config(make_settings())
+
+    signed_up = signup(service, engine, email)
+    logged_in = login(service, engine, email)
+
+    assert signed_up.access_token != logged_in.access_token
+    assert signed_up.user.id == logged_in.user.id
+    first = session_id_of(tokens, signed_up.access_token)
+    second = session_id_of(tokens, logged_in.access_token)
+    assert first != second
+    assert {row.id for row in session_rows(engine, signed_up.user.id)} == {first, second}
+    assert signed_up.expires_in == logged_in.expires_in == 24 * 3600
+
+    for issued, session_id in ((signed_up, first), (logged_in, second)):
+        with request(engine) as session:
+            principal = service.authenticate(session, issued.access_token, CLIENT)
+        assert principal.user.id == signed_up.user.id
+        assert principal.session_id == session_id
+
+    user = stored_user(engine, email)
+    assert user.last_login_at is not None
+    assert [event.event_type for event in events_for(engine, email)] == [
+        "signup",
+        "login_success",
+    ]
+
+
+def test_signup_stores_a_hash_never_the_password(
+    service: AuthService, engine: Engine, make_hasher: Callable[[int], PasswordHasher]
+) -> None:
+    email = unique_email()
+    signup(service, engine, email)
+
+    user = stored_user(engine, email)
+
+    assert STRONG_PASSWORD not in user.password_hash
+    assert make_hasher(FAST_ROUNDS).verify(STRONG_PASSWORD, user.password_hash)
+
+
+def test_login_upgrades_a_hash_below_the_configured_cost(
+    make_service: Callable[..., AuthService],
+    engine: Engine,
+    make_hasher: Callable[[int], PasswordHasher],
+) -> None:
+    email = unique_email()
+    signup(make_service(bcrypt_rounds=FAST_ROUNDS), engine, email)
+    old_hash = stored_user(engine, email).password_hash
+    assert bcrypt_sha256.from_string(old_hash).rounds == FAST_ROUNDS
+
+    stronger = make_service(bcrypt_rounds=FAST_ROUNDS + 1)
+    login(stronger, engine, email)
+
+    new_hash = stored_user(engine, email).password_hash
+    assert new_hash != old_hash
+    assert bcrypt_sha256.from_string(new_hash).rounds == FAST_ROUNDS + 1
+    assert make_hasher(FAST_ROUNDS + 1).verify(STRONG_PASSWORD, new_hash)
+    # And the user can still log in with the upgraded hash.
+    assert login(stronger, engine, email).user.email == email
+
+
+def test_login_at_the_configured_cost_keeps_the_stored_hash(
+    service: AuthService, engine: Engine
+) -> None:
+    email = unique_email()
+    signup(service, engine, email)
+    before = stored_user(engine, email).password_hash
+
+    login(service, engine, email)
+
+    assert stored_user(engine, email).password_hash == before
+
+
+# --- failures are audited even though the request rolls back -------------------------
+
+
+def test_failed_logins_are_audited_despite_the_rollback(
+    service: AuthService, engine: Engine
+) -> None:
+    email, nobody = unique_email(), unique_email("nobody")
+    user_id = signup(service, engine, email).user.id
+
+    with pytest.raises(errors.InvalidCredentials):
+        login(service, engine, email, "Wrong7Password!")
+    with pytest.raises(errors.InvalidCredentials):
+        login(service, engine, nobody, STRONG_PASSWORD)
+
+    [bad_password] = [e for e in events_for(engine, email) if e.event_type == "login_failure"]
+    assert bad_password.reason == "bad_password"
+    assert bad_password.user_id == user_id
+    assert bad_password.ip_address == CLIENT.ip_address
+    assert bad_password.user_agent == CLIENT.user_agent
+    assert bad_password.request_id == CLIENT.request_id
+
+    [unknown] = events_for(engine, nobody)
+    assert unknown.event_type == "login_failure"
+    assert unknown.reason == "unknown_email"
+    assert unknown.user_id is None
+
+
+def test_disable_user_revokes_every_session(
+    service: AuthService, engine: Engine, make_settings: Callable[..., Settings]
+) -> None:
+    email = unique_email()
+    first = signup(service, engine, email)
+    second = login(service, engine, email)
+
+    with request(engine) as session:
+        user = session.get(User, first.user.id)
+        assert user is not None
+        service.disable_user(session, user)
+
+    assert all(row.revoked_at is not None for row in session_rows(engine, first.user.id))
+    for token in (first.access_token, second.access_token, second.access_token + "="):
+        with pytest.raises(errors.TokenRevoked), request(engine) as session:
+            service.authenticate(session, token, CLIENT)
+
+
+def test_disabled_user_login_is_invalid_credentials_and_audited_as_disabled(
+    service: AuthService, engine: Engine
+) -> None:
+    email = unique_email()
+    user_id = signup(service, engine, email).user.id
+    with request(engine) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        service.disable_user(session, user)
+    sessions_before = len(session_rows(engine, user_id))
+
+    with pytest.raises(errors.InvalidCredentials) as disabled:
+        login(service, engine, email, STRONG_PASSWORD)  # the right password
+    with pytest.raises(errors.InvalidCredentials) as wrong:
+        login(service, engine, email, "Wrong7Password!")
+
+    # The same answer as a wrong password: disabling does not reveal the account.
+    assert str(disabled.value) == str(wrong.value)
+    assert disabled.value.code == wrong.value.code == "invalid_credentials"
+    failures = [e for e in events_for(engine, email) if e.event_type == "login_failure"]
+    assert [e.reason for e in failures] == ["disabled", "bad_password"]
+    assert all(e.user_id == user_id for e in failures)
+    assert len(session_rows(engine, user_id)) == sessions_before
+    assert stored_user(engine, email).last_login_at is None
+
+
+def test_logout_revokes_the_token_even_when_re_encoded(
+    service: AuthService, engine: Engine
+) -> None:
+    """Revocation keys on the signed session id, so `token + "="` is revoked too."""
+    email = unique_email()
+    kept = signup(service, engine, email)
+    dropped = login(service, engine, email)
+
+    with request(engine) as session:
+        principal = service.authenticate(session, dropped.access_token, CLIENT)
+        service.logout(session, principal, CLIENT)
+
+    for token in (dropped.access_token, dropped.access_token + "="):
+        with pytest.raises(errors.TokenRevoked), request(engine) as session:
+            service.authenticate(session, token, CLIENT)
+    with request(engine) as session:
+        assert service.authenticate(session, kept.access_token, CLIENT).user.id == kept.user.id
+
+
+# --- per-account throttle --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("account_exists", [True, False], ids=["account", "no-account"])
+def test_too_many_failures_for_one_email_are_throttled(
+    make_service: Callable[..., AuthService], engine: Engine, account_exists: bool
+) -> None:
+    limit = 3
+    service = make_service(login_failure_limit=limit, login_failure_window_seconds=900)
+    email, bystander = unique_email("target"), unique_email("bystander")
+    if account_exists:
+        signup(service, engine, email)
+    signup(service, engine, bystander)
+
+    for _ in range(limit):
+        with pytest.raises(errors.InvalidCredentials):
+            login(service, engine, email, "Wrong7Password!")
+
+    with pytest.raises(errors.TooManyAttempts) as throttled:
+        login(service, engine, email, STRONG_PASSWORD)  # even the right password waits
+
+    retry_after = int(throttled.value.headers["Retry-After"])
+    assert 1 <= retry_after <= 901
+    assert throttled.value.status == 429
+    assert throttled.value.code == "too_many_attempts"
+    # The audit trail survives the rollback: every failure, then the refusal.
+    assert [e.event_type for e in events_for(engine, email) if e.event_type != "signup"] == [
+        "login_failure"
+    ] * limit + ["too_many_attempts"]
+    # The throttle is per email: another account is unaffected.
+    assert login(service, engine, bystander).user.email == bystander
+
+
+def test_failures_below_the_limit_do_not_throttle(
+    make_service: Callable[..., AuthService], engine: Engine
+) -> None:
+    limit = 3
+    service = make_service(login_failure_limit=limit)
+    email = unique_email()
+    signup(service, engine, email)
+
+    for _ in range(limit - 1):
+        with pytest.raises(errors.InvalidCredentials):
+            login(service, engine, email, "Wrong7Password!")
+
+    assert login(service, engine, email).user.email == email

@@ -1,0 +1,98 @@
+"""Client-IP resolution (authapi.rate_limit.resolve_client_ip).
+
+Rate limits and the audit trail key on this address, so a client must not be able to
+choose it by sending `X-Forwarded-For` itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from authapi.config import IPNetwork
+from authapi.rate_limit import resolve_client_ip
+
+
+def networks(*cidrs: str) -> list[IPNetwork]:
+    return [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
+
+
+NO_PROXIES: list[IPNetwork] = []
+PROXIES = networks("127.0.0.1", "10.0.0.0/8")
+
+
+@pytest.mark.parametrize("forwarded_for", [None, "", "203.0.113.9", "203.0.113.9, 10.0.0.7"])
+def test_without_trusted_proxies_the_peer_is_the_client(forwarded_for: str | None) -> None:
+    assert resolve_client_ip("127.0.0.1", forwarded_for, NO_PROXIES) == "127.0.0.1"
+
+
+def test_untrusted_peer_cannot_spoof_its_address() -> None:
+    assert resolve_client_ip("198.51.100.7", "203.0.113.9", PROXIES) == "198.51.100.7"
+
+
+def test_untrusted_peer_claiming_to_come_through_a_trusted_proxy_is_ignored() -> None:
+    assert resolve_client_ip("198.51.100.7", "203.0.113.9, 10.0.0.1", PROXIES) == "198.51.100.7"
+
+
+def test_trusted_peer_without_forwarded_for_is_the_client() -> None:
+    assert resolve_client_ip("10.0.0.5", None, PROXIES) == "10.0.0.5"
+
+
+def test_trusted_peer_in_a_cidr_range_is_believed() -> None:
+    assert resolve_client_ip("10.20.30.40", "203.0.113.9", PROXIES) == "203.0.113.9"
+
+
+def test_right_most_untrusted_hop_wins_over_client_written_entries() -> None:
+    """Entries left of it were written by the client and prove nothing."""
+    forwarded_for = "1.1.1.1, 6.6.6.6, 203.0.113.9"
+    assert resolve_client_ip("10.0.0.5", forwarded_for, PROXIES) == "203.0.113.9"
+
+
+def test_chain_of_trusted_proxies_is_skipped() -> None:
+    forwarded_for = "6.6.6.6, 203.0.113.9, 10.0.0.7, 10.1.2.3, 127.0.0.1"
+    assert resolve_client_ip("10.0.0.5", forwarded_for, PROXIES) == "203.0.113.9"
+
+
+def test_spaces_around_hops_do_not_matter() -> None:
+    assert resolve_client_ip("10.0.0.5", "  203.0.113.9 ,10.0.0.7  ", PROXIES) == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    "forwarded_for",
+    [
+        "not-an-ip",
+        "203.0.113.9, garbage",
+        "unknown",
+        "203.0.113.9:4711",
+        "<script>",
+        "999.1.1.1",
+        ", ,",
+    ],
+)
+def test_garbage_forwarded_for_from_trusted_peer_falls_back_to_the_peer(
+    forwarded_for: str,
+) -> None:
+    assert resolve_client_ip("10.0.0.5", forwarded_for, PROXIES) == "10.0.0.5"
+
+
+def test_ipv6_trusted_proxy_and_client() -> None:
+    trusted = networks("::1", "fd00::/8")
+    assert resolve_client_ip("::1", "2001:db8::1", trusted) == "2001:db8::1"
+    assert resolve_client_ip("fd00::5", "2001:db8::1, fd00::9", trusted) == "2001:db8::1"
+
+
+def test_ipv6_untrusted_peer_cannot_spoof() -> None:
+    trusted = networks("::1", "fd00::/8")
+    assert resolve_client_ip("2001:db8::5", "2001:db8::1", trusted) == "2001:db8::5"
+
+
+def test_ipv6_hop_is_returned_in_canonical_form() -> None:
+    """One client, one rate-limit key: spelling the address differently changes nothing."""
+    trusted = networks("::1")
+    assert resolve_client_ip("::1", "2001:DB8:0:0:0:0:0:1", trusted) == "2001:db8::1"
+
+
+def test_mixed_ipv4_and_ipv6_chain() -> None:
+    trusted = networks("10.0.0.0/8", "fd00::/8")
+    assert resolve_client_ip("10.0.0.5", "203.0.113.9, fd00::2", trusted) == "203.0.113.9"
