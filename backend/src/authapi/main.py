@@ -18,6 +18,7 @@ from authapi.handlers import install_error_handlers
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import LoginThrottle, create_limiter, register_limits
 from authapi.routers import audit, auth, health
+from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.auth import AuthService
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(health.router)
     install_problem_openapi(app)
+    install_docs(app)
 
     app.add_middleware(RequestContextMiddleware)
     # Added last, so outermost: error responses carry CORS headers too.
