@@ -66,7 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter_threads = anyio.to_thread.current_default_thread_limiter()
         limiter_threads.total_tokens = max(limiter_threads.total_tokens, REQUEST_THREADS)
         yield
-        hasher.close()
         engine.dispose()
 
     app = FastAPI(

@@ -1,0 +1,208 @@
+"""What clients see when the database fails, and that the service heals itself."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from faults.tcp_proxy import TcpProxy
+from servers import free_port
+from support import STRONG_PASSWORD, signup, unique_email
+
+pytestmark = pytest.mark.slow
+
+
+def assert_unavailable(response: Any) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "service_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    text_ = response.text.lower()
+    for leak in ("traceback", "psycopg", "sqlite3", "operationalerror", "127.0.0.1", "postgres"):
+        assert leak not in text_, leak
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # replaced below
+def test_unreachable_database_gives_503_and_health_names_it(
+    make_client: Callable[..., TestClient],
+) -> None:
+    closed = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+    client = make_client(database_url=closed)
+
+    assert_unavailable(client.post("/auth/login", json={"email": "a@example.com", "password": "x"}))
+    assert_unavailable(
+        client.post("/auth/signup", json={"email": unique_email(), "password": STRONG_PASSWORD})
+    )
+
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["database"] == "unavailable"
+    assert health.json()["rate_limit_storage"] == "ok"
+
+
+@pytest.fixture
+def proxied_postgres(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield url.set(port=proxy.port).render_as_string(hide_password=False), proxy
+    finally:
+        proxy.close()
+        engine = create_engine(postgres_url)
+        with engine.begin() as connection:
+            connection.execute(text("TRUNCATE auth_events, sessions, users"))
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_database_outage_then_recovery_without_restart(
+    make_client: Callable[..., TestClient], proxied_postgres: tuple[str, TcpProxy]
+) -> None:
+    url, proxy = proxied_postgres
+    client = make_client(database_url=url, rate_limit_auth="1000/minute")
+    token = signup(client)["access_token"]
+    me = {"Authorization": f"Bearer {token}"}
+    assert client.get("/auth/me", headers=me).status_code == 200
+
+    proxy.cut()
+    assert_unavailable(client.get("/auth/me", headers=me))
+    assert client.get("/health").status_code == 503
+
+    proxy.restore()
+    # The pool's pre-ping replaces connections that died during the outage.
+    assert client.get("/auth/me", headers=me).status_code == 200
+    assert client.get("/health").json()["database"] == "ok"
+    signup(client)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_connection_killed_mid_request_gives_503_then_service_resumes(
+    make_client: Callable[..., TestClient], postgres_url: str
+) -> None:
+    """pg_terminate_backend while a login is inside bcrypt, between its read and its
+    writes: that request gets a clean 503 and the next one succeeds."""
+    client = make_client(bcrypt_rounds=13, rate_limit_auth="1000/minute")
+    email = unique_email()
+    signup(client, email)
+    database = make_url(postgres_url).database
+    admin = create_engine(postgres_url)
+
+    result: dict[str, Any] = {}
+
+    def login() -> None:
+        result["response"] = client.post(
+            "/auth/login", json={"email": email, "password": STRONG_PASSWORD}
+        )
+
+    worker = threading.Thread(target=login)
+    worker.start()
+    time.sleep(0.15)  # bcrypt at cost 13 takes far longer than this
+    with admin.begin() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": database},
+        ).scalar_one()
+    worker.join(timeout=30)
+    admin.dispose()
+
+    assert killed >= 1
+    assert_unavailable(result["response"])
+    after = client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+    assert after.status_code == 200, after.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_read_only_sqlite_gives_503_and_writes_nothing(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    path = make_url(database_url).database
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    writer = make_client(rate_limit_auth="1000/minute")
+    signup(writer, "existing@example.com")
+    client = make_client(database_url=read_only, rate_limit_auth="1000/minute")
+
+    assert_unavailable(
+        client.post("/auth/signup", json={"email": unique_email(), "password": STRONG_PASSWORD})
+    )
+    # Reads still work: the service degrades, it does not fall over.
+    login = client.post(
+        "/auth/login", json={"email": "existing@example.com", "password": STRONG_PASSWORD}
+    )
+    assert_unavailable(login)  # a login must write its session, so it cannot succeed
+    with create_engine(database_url).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        assert connection.execute(text("SELECT count(*) FROM sessions")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_full_sqlite_disk_gives_503_and_no_partial_rows(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    client = make_client(rate_limit_auth="1000/minute")
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+
+    # SQLite's own "database or disk is full" (SQLITE_FULL): cap the file at its size.
+    @event.listens_for(engine, "connect")
+    def _cap(dbapi_connection: Any, _record: Any) -> None:
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
+
+    engine.dispose()  # reconnect with the cap
+
+    statuses = [
+        client.post(
+            "/auth/signup",
+            json={"email": unique_email(), "password": STRONG_PASSWORD, "name": "x" * 100},
+        ).status_code
+        for _ in range(40)
+    ]
+
+    assert set(statuses) <= {201, 503}, statuses
+    assert 503 in statuses
+    created = statuses.count(201)
+    with create_engine(database_url).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == created
+        assert connection.execute(text("SELECT count(*) FROM sessions")).scalar_one() == created
+        signups = connection.execute(
+            text("SELECT count(*) FROM auth_events WHERE event_type = 'signup'")
+        ).scalar_one()
+        assert signups == created
+
+
+def test_burst_of_200_concurrent_signups_loses_nothing(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    app = make_client(rate_limit_auth="100000/minute").app
+    emails = [unique_email("burst") for _ in range(200)]
+    barrier = threading.Barrier(50)
+
+    def one(email: str) -> int:
+        local = TestClient(app, raise_server_exceptions=False)  # the app is already started
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)
+        return local.post(
+            "/auth/signup", json={"email": email, "password": STRONG_PASSWORD}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(one, emails))
+
+    assert statuses == [201] * 200
+    with create_engine(database_url).connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM users")).scalar_one()
+    assert stored == 200
