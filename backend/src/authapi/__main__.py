@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from authapi.config import Settings, get_settings
@@ -31,6 +32,17 @@ def migrate(settings: Settings) -> None:
     command.upgrade(config, "head")
 
 
+def create_served_app() -> FastAPI:
+    """The factory uvicorn calls in each worker process: with WORKERS > 1 the workers
+    are fresh processes, and the logging set up in the parent does not reach them."""
+    from authapi.log import configure_logging
+    from authapi.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -39,7 +51,7 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level)
     uvicorn.run(
-        "authapi.main:create_app",
+        "authapi.__main__:create_served_app",
         factory=True,
         host=settings.host,
         port=settings.port,

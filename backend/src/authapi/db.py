@@ -17,10 +17,13 @@ _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
 def create_db_engine(settings: Settings) -> Engine:
+    """`hide_parameters`: a database error's message would otherwise carry the
+    statement's values (a new password hash, an email) into the log."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
@@ -29,6 +32,7 @@ def create_db_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,  # a restarted database costs one failed request, not many

@@ -11,6 +11,7 @@ Two slowapi traps are handled here:
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import time
@@ -22,6 +23,8 @@ from fastapi.routing import APIRoute
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from slowapi import Limiter
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +44,9 @@ def storage_options(uri: str) -> dict[str, Any]:
         return {
             "socket_timeout": REDIS_TIMEOUT_SECONDS,
             "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            # redis-py retries 3 times with backoff by default: a hung Redis would
+            # then hold the first request ~5 s instead of one timeout.
+            "retry": Retry(NoBackoff(), 0),
         }
     return {}
 
@@ -131,6 +137,11 @@ class RateLimitedRoute(APIRoute):
         return limited
 
 
+def _account_key(email: str) -> str:
+    """A digest, so that the limiter storage (Redis) holds no attempted emails."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
 class LoginThrottle:
     """Failed logins per email in a moving window, in the rate-limit storage.
 
@@ -142,9 +153,8 @@ class LoginThrottle:
         self._item = RateLimitItemPerSecond(
             settings.login_failure_limit, settings.login_failure_window_seconds
         )
-        self._primary = MovingWindowRateLimiter(
-            storage_from_string(settings.rate_limit_storage_uri)
-        )
+        uri = settings.rate_limit_storage_uri
+        self._primary = MovingWindowRateLimiter(storage_from_string(uri, **storage_options(uri)))
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
         self._primary_down_until = 0.0
 
@@ -159,15 +169,17 @@ class LoginThrottle:
 
     def retry_after(self, email: str) -> int | None:
         """Seconds until the next attempt for `email` is allowed, or None if allowed now."""
-        if self._call(lambda limiter: limiter.test(self._item, KEY_PREFIX, "login", email)):
+        key = _account_key(email)
+        if self._call(lambda limiter: limiter.test(self._item, KEY_PREFIX, "login", key)):
             return None
         reset_at, _remaining = self._call(
-            lambda limiter: limiter.get_window_stats(self._item, KEY_PREFIX, "login", email)
+            lambda limiter: limiter.get_window_stats(self._item, KEY_PREFIX, "login", key)
         )
         return max(1, int(reset_at - time.time()) + 1)
 
     def record_failure(self, email: str) -> None:
-        self._call(lambda limiter: limiter.hit(self._item, KEY_PREFIX, "login", email))
+        key = _account_key(email)
+        self._call(lambda limiter: limiter.hit(self._item, KEY_PREFIX, "login", key))
 
     def reset(self) -> None:
         for limiter in (self._primary, self._fallback):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,3 +117,29 @@ def test_storage_stopping_mid_run_never_gives_a_500(
             10,
             "health to see the storage again",
         )
+
+
+def test_a_hung_storage_falls_back_instead_of_failing(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A Redis that accepts connections and never answers (a hung server, a
+    black-holing firewall): requests are answered, limits keep counting locally."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept_forever() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        client = make_client(rate_limit_storage_uri=f"redis://127.0.0.1:{port}/0")
+        statuses = [client.post("/auth/login", json=login_body()).status_code for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+        assert client.get("/health").json()["status"] == "degraded"
+    finally:
+        listener.close()
+        for sock in accepted:
+            sock.close()

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request, Response, status
 
 from authapi.deps import AuthServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
 from authapi.rate_limit import RateLimitedRoute
@@ -13,10 +12,10 @@ from authapi.schemas.auth import (
     LoginRequest,
     SessionOut,
     SignupRequest,
+    TokenForm,
     TokenResponse,
     UserOut,
 )
-from authapi.schemas.common import normalize_email
 from authapi.services.auth import IssuedToken
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -70,24 +69,16 @@ def login(
 @credentials_router.post("/token", responses=problems(401, 422, 429))
 def token(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[TokenForm, Form()],
     response: Response,
     session: SessionDep,
     auth: AuthServiceDep,
     client: ClientInfoDep,
 ) -> TokenResponse:
     """OAuth2 password flow (form fields `username`, `password`), for Swagger's Authorize."""
-    email = normalize_email_or_credentials_error(form.username)
-    issued = auth.login(session, email, form.password, client)
+    issued = auth.login(session, form.username, form.password, client)
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
-
-
-def normalize_email_or_credentials_error(username: str) -> str:
-    try:
-        return normalize_email(username)
-    except ValueError:
-        return username.strip().lower()
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from authapi.schemas.common import Email
+from authapi.schemas.common import Email, LoginEmail
 
 # Long enough for any real password, short enough that nobody can make us hash megabytes.
 PASSWORD_INPUT_MAX = 1024
@@ -36,8 +36,17 @@ class LoginRequest(BaseModel):
         json_schema_extra={"example": {"email": "ada@example.com", "password": "Correct7Horse"}},
     )
 
-    email: Email
+    email: LoginEmail
     password: str = Field(min_length=1, max_length=PASSWORD_INPUT_MAX)
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password grant's form (RFC 6749 4.3), bounded like the JSON bodies."""
+
+    grant_type: Literal["password"] | None = None
+    username: LoginEmail = Field(description="The account's email.")
+    password: str = Field(min_length=1, max_length=PASSWORD_INPUT_MAX)
+    scope: str = Field(default="", max_length=1024)
 
 
 class UserOut(BaseModel):

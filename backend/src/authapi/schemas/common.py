@@ -20,7 +20,25 @@ def normalize_email(value: str) -> str:
     return result.normalized.lower()
 
 
-Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH), AfterValidator(normalize_email)]
+Email = Annotated[
+    str,
+    Field(max_length=EMAIL_MAX_LENGTH, json_schema_extra={"format": "email"}),
+    AfterValidator(normalize_email),
+]
+
+
+def normalize_login_email(value: str) -> str:
+    """Trim and lower-case, nothing more: an address that could never have signed up
+    simply matches no account and gets the same 401 as any other unknown email."""
+    return value.strip().lower()
+
+
+# Login takes what the user typed; only signup decides what a valid address is.
+LoginEmail = Annotated[
+    str,
+    Field(min_length=1, max_length=EMAIL_MAX_LENGTH, json_schema_extra={"format": "email"}),
+    AfterValidator(normalize_login_email),
+]
 
 
 class FieldError(BaseModel):

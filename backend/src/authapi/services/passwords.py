@@ -14,7 +14,7 @@ MAX_LENGTH = 128
 
 @cache
 def common_passwords() -> frozenset[str]:
-    """20,000 common passwords (Django's list), lower-cased, loaded once."""
+    """Django's common-password list (19,640 distinct entries), lower-cased, loaded once."""
     data = resources.files("authapi").joinpath("data/common-passwords.txt.gz").read_bytes()
     lines = gzip.decompress(data).decode().splitlines()
     return frozenset(line.strip().lower() for line in lines if line.strip())
