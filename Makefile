@@ -54,7 +54,11 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src
 
+# The tests use the local PostgreSQL and Redis (started here if installed and stopped)
+# and Debian's Chromium (installed here if missing); each skips loudly without them.
 pytest: $(VENV)/.dev
+	@scripts/ensure-services.sh
+	@scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.
