@@ -67,7 +67,12 @@ def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 @contextmanager
 def authapi_server(workdir: Path, **settings: str) -> Iterator[str]:
-    """`python -m authapi migrate` then `serve`, as `make run` does; yields the base URL."""
+    """`python -m authapi migrate` then `serve`, as `make run` does, configured only by
+    the environment in `workdir` (so no developer `.env` is read); yields the base URL.
+
+    Two servers may share one `workdir` (and so one SQLite database). The server's
+    output goes to a log file that is shown if it fails to start.
+    """
     port = free_port()
     env = {
         # The caller's own authapi settings must not leak into the server under test.
@@ -78,26 +83,50 @@ def authapi_server(workdir: Path, **settings: str) -> Iterator[str]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
         **settings,
     }
-    subprocess.run(
+    migrate = subprocess.run(
         [sys.executable, "-m", "authapi", "migrate"],
         cwd=workdir,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "authapi", "serve"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if migrate.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{migrate.stderr[-4000:]}")
+    log_path = workdir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "authapi", "serve"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base_url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{_tail(log_path)}")
+        return httpx.get(f"{base_url}/health", timeout=2).status_code == 200
+
     try:
-        wait_for(lambda: httpx.get(f"{base_url}/health").status_code == 200, 20, "authapi")
+        try:
+            wait_for(healthy, 20, "authapi")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{_tail(log_path)}") from None
         yield base_url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:]

@@ -6,116 +6,33 @@ no developer `.env` is read), configured only through the environment.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from authapi.config import Settings
+from servers import authapi_server
 from support import STRONG_PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
-
-STARTUP_TIMEOUT_SECONDS = 20
-SECRET = "live-server-secret-" + "x" * 21  # 40 characters
 
 
 @dataclass(frozen=True)
 class LiveServer:
     base_url: str
     database_url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_environment(database_url: str, port: int) -> dict[str, str]:
-    # Nothing from the test runner's environment may configure the server.
-    setting_names = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key not in setting_names}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "JWT_SECRET": SECRET,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "BCRYPT_ROUNDS": "4",  # fast hashing; cost is not what these tests are about
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def wait_until_healthy(process: subprocess.Popen[bytes], server: LiveServer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    with httpx.Client(base_url=server.base_url, timeout=2, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{server.log()}")
-            try:
-                if client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"server not healthy after {STARTUP_TIMEOUT_SECONDS} s:\n{server.log()}")
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("live-server")
-    port = free_port()
     database_url = f"sqlite:///{workdir / 'a.db'}"
-    env = server_environment(database_url, port)
-    server = LiveServer(f"http://127.0.0.1:{port}", database_url, workdir / "server.log")
-
-    migrate = subprocess.run(
-        [sys.executable, "-m", "authapi", "migrate"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    assert (workdir / "a.db").exists()
-
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "authapi", "serve"],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_healthy(process, server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with authapi_server(workdir, DATABASE_URL=database_url) as base_url:
+        assert (workdir / "a.db").exists(), "migrate created the database"
+        yield LiveServer(base_url, database_url)
 
 
 @pytest.fixture
