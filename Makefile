@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve migrate test lint typecheck pytest spec lock clean
+.PHONY: help run serve migrate test lint typecheck pytest bench spec lock clean
 
 help:
 	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
 	@echo "make test   install dev dependencies, lint, type-check and run the tests"
+	@echo "make bench  load-test authapi against the machine's ceilings (BENCH_ARGS=--help)"
 	@echo "make lint | typecheck | pytest | migrate | spec | lock | clean"
 
 # --- environment -------------------------------------------------------------------
@@ -60,6 +61,12 @@ pytest: $(VENV)/.dev
 	@scripts/ensure-services.sh
 	@scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Load test with wrk; prints one table, also written to bench/results/latest.md.
+# e.g. make bench BENCH_ARGS="--database postgres --redis"
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk"; exit 1; }
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.
 spec: $(VENV)/.dev

@@ -12,7 +12,6 @@ from sqlmodel import Session
 
 from authapi import errors
 from authapi.db import session_scope
-from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.rate_limit import client_ip
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, Principal
@@ -32,10 +31,9 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_client_info(request: Request) -> ClientInfo:
-    user_agent = request.headers.get("user-agent")
     return ClientInfo(
         ip_address=client_ip(request),
-        user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None,
+        user_agent=request.headers.get("user-agent"),
         request_id=getattr(request.state, "request_id", None),
     )
 

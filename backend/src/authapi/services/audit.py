@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from authapi.models import AuthEvent, AuthEventType
 from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
+from authapi.models.user import EMAIL_MAX_LENGTH
 from authapi.repositories import auth_events
 
 logger = logging.getLogger(__name__)
@@ -20,11 +21,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """Who is on the other end of the request, as far as the server can tell."""
+    """Who is on the other end of the request, as far as the server can tell.
+
+    The user agent is the client's to choose, so it is cut to what the audit and
+    session columns hold, once, here.
+    """
 
     ip_address: str | None
     user_agent: str | None
     request_id: str | None
+
+    def __post_init__(self) -> None:
+        if self.user_agent is not None and len(self.user_agent) > USER_AGENT_MAX_LENGTH:
+            object.__setattr__(self, "user_agent", self.user_agent[:USER_AGENT_MAX_LENGTH])
 
 
 def _event(
@@ -38,10 +47,10 @@ def _event(
     return AuthEvent(
         event_type=event_type.value,
         user_id=user_id,
-        email=email[:320] if email else None,
+        email=email[:EMAIL_MAX_LENGTH] if email else None,
         reason=reason,
         ip_address=client.ip_address,
-        user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
+        user_agent=client.user_agent,
         request_id=client.request_id,
     )
 

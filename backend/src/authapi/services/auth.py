@@ -15,7 +15,6 @@ from sqlmodel import Session
 
 from authapi import errors
 from authapi.models import AuthEvent, AuthEventType, AuthSession, User
-from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.models.base import utcnow
 from authapi.repositories import auth_events, sessions, users
 from authapi.security import (
@@ -130,7 +129,7 @@ class AuthService:
             created_at=now,
             expires_at=now,
             ip_address=client.ip_address,
-            user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
+            user_agent=client.user_agent,
         )
         token, claims = encode_access_token(self._tokens, user.id, auth_session.id, now)
         auth_session.expires_at = claims.expires_at  # the row lives exactly as long as the token
