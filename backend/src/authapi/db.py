@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Engine, event
 from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine
@@ -70,12 +72,39 @@ def _tune_sqlite(engine: Engine) -> None:
             cursor.execute("BEGIN IMMEDIATE")
 
 
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """Commit when the caller finishes without error, roll back otherwise."""
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reads only: whatever it began is rolled back when it closes."""
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        yield session
+
+
+async def request_session(engine: Engine) -> AsyncIterator[Session]:
+    """The request's session: commit when the request succeeds, roll back otherwise.
+
+    Async on purpose: FastAPI runs every sync dependency in a worker thread, and each
+    hop costs more than the query of a typical request. Creating a Session does no
+    I/O, so it happens on the event loop; only the commit or rollback (which talk
+    to the database) go to the thread pool, in one hop together with the close.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    except BaseException:
+        await anyio.to_thread.run_sync(rollback_and_close, session)
+        raise
+    await anyio.to_thread.run_sync(commit_and_close, session)
+
+
+def commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authapi import errors
-from authapi.deps import get_client_info
+from authapi.deps import client_info
 from authapi.models import AuthEventType
 from authapi.services import audit
 
@@ -89,7 +89,7 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
         audit.record_failure,
         request.app.state.engine,
         AuthEventType.RATE_LIMITED,
-        get_client_info(request),
+        client_info(request),
     )
     return response
 

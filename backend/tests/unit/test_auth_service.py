@@ -1,14 +1,15 @@
 """AuthService on a real migrated database (SQLite file and PostgreSQL), no HTTP.
 
-Each request is modelled by `authapi.db.session_scope`, the same unit of work the app's
-session dependency uses: commit on success, roll back when the service raises.
+Each request is modelled with the same ending the app's session dependency
+(`authapi.db.request_session`) gives it: commit on success, roll back when the
+service raises.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from authapi import errors
 from authapi.config import Settings
-from authapi.db import create_db_engine, session_scope
+from authapi.db import commit_and_close, create_db_engine, rollback_and_close
 from authapi.models import AuthEvent, AuthSession, User
 from authapi.rate_limit import LoginThrottle
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
@@ -30,9 +31,16 @@ from support import FAST_ROUNDS, STRONG_PASSWORD, unique_email
 CLIENT = ClientInfo(ip_address="203.0.113.9", user_agent="pytest-agent", request_id="req-123")
 
 
-def request(engine: Engine) -> AbstractContextManager[Session]:
-    """One request's transaction, exactly as the app runs it."""
-    return contextmanager(session_scope)(engine)
+@contextmanager
+def request(engine: Engine) -> Iterator[Session]:
+    """One request's transaction, ended as the app ends it."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    except BaseException:
+        rollback_and_close(session)
+        raise
+    commit_and_close(session)
 
 
 def token_config(settings: Settings) -> TokenConfig:

@@ -98,7 +98,7 @@ def logout_all(
 
 
 @router.get("/me", responses=problems(401))
-def me(principal: CurrentPrincipal) -> UserOut:
+async def me(principal: CurrentPrincipal) -> UserOut:
     """The user the token belongs to."""
     return UserOut.model_validate(principal.user, from_attributes=True)
 

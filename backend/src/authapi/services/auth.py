@@ -17,6 +17,7 @@ from authapi import errors
 from authapi.models import AuthEvent, AuthEventType, AuthSession, User
 from authapi.models.base import utcnow
 from authapi.repositories import auth_events, sessions, users
+from authapi.repositories.sessions import UserSnapshot
 from authapi.security import (
     PasswordHasher,
     TokenConfig,
@@ -46,7 +47,7 @@ class IssuedToken:
 class Principal:
     """The caller of a protected endpoint: the user and the session of their token."""
 
-    user: User
+    user: UserSnapshot
     session_id: uuid.UUID
 
 
@@ -159,11 +160,11 @@ class AuthService:
             self._reject_token(client, None, "invalid")
             raise errors.TokenInvalid from None
 
-        found = sessions.get_with_user(session, claims.session_id)
-        if found is None or found[0].user_id != claims.user_id:
+        found = sessions.get_session_owner(session, claims.session_id)
+        if found is None or found.user.id != claims.user_id:
             self._reject_token(client, claims.user_id if found else None, "unknown_session")
             raise errors.TokenInvalid
-        auth_session, user = found
+        auth_session, user = found, found.user
         if auth_session.revoked_at is not None:
             self._reject_token(client, user.id, "revoked")
             raise errors.TokenRevoked
@@ -173,7 +174,7 @@ class AuthService:
         if auth_session.expires_at <= self._clock():
             self._reject_token(client, user.id, "expired")
             raise errors.TokenExpired
-        return Principal(user=user, session_id=auth_session.id)
+        return Principal(user=user, session_id=auth_session.session_id)
 
     def _reject_token(self, client: ClientInfo, user_id: uuid.UUID | None, reason: str) -> None:
         audit.record_failure(
