@@ -49,8 +49,8 @@ migrate: $(VENV)/.runtime .env
 	$(PY) -m authapi migrate
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check backend scripts
-	$(VENV)/bin/ruff format --check backend scripts
+	$(VENV)/bin/ruff check backend scripts bench
+	$(VENV)/bin/ruff format --check backend scripts bench
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src
@@ -65,7 +65,9 @@ pytest: $(VENV)/.dev
 # Load test with wrk; prints one table, also written to bench/results/latest.md.
 # e.g. make bench BENCH_ARGS="--database postgres --redis"
 bench: $(VENV)/.dev
-	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk"; exit 1; }
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -q wrk >/dev/null; } || \
+		{ echo "bench needs wrk (Debian: apt-get install -y wrk)"; exit 1; }
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.
