@@ -3,17 +3,24 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from authapi.serving import NoDelayH11Protocol
+from servers import authapi_server, wait_for
 
 
 def _tiny_app() -> FastAPI:
@@ -76,3 +83,37 @@ def test_plain_uvicorn_protocol_lacks_it_on_such_a_listener() -> None:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     assert _server_side_nodelay(H11Protocol) == [0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs `ss` (iproute2) to see sockets")
+def test_two_workers_each_accept_their_share_of_connections(tmp_path: Path) -> None:
+    """WORKERS=2 gives each worker its own SO_REUSEPORT listener, so keep-alive
+    connections spread over both (with one shared socket, one worker took nearly all)."""
+    with authapi_server(tmp_path, WORKERS="2") as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        # /health answered from the first worker up; wait for the second's listener.
+        wait_for(lambda: len(_sockets(port, "listening")) == 2, 20, "both workers")
+        connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(24)]
+        try:
+            for conn in connections:
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert b"200 OK" in conn.recv(4096)
+            listing = "\n".join(_sockets(port, "established"))
+        finally:
+            for conn in connections:
+                conn.close()
+    owners = Counter(re.findall(r"pid=(\d+)", listing))
+    assert len(owners) == 2, listing
+    assert min(owners.values()) >= 4, owners
+
+
+def _sockets(port: int, state: str) -> list[str]:
+    """`ss` lines of the server side's sockets on `port` in `state`, with owners."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", state, f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return listing.splitlines()

@@ -44,26 +44,11 @@ def create_served_app() -> FastAPI:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
-
+    from authapi import serving
     from authapi.log import configure_logging
-    from authapi.serving import NoDelayH11Protocol
 
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "authapi.__main__:create_served_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        http=NoDelayH11Protocol,
-        # The app resolves the client IP itself from TRUSTED_PROXIES; uvicorn would
-        # otherwise believe X-Forwarded-For from 127.0.0.1 by default.
-        proxy_headers=False,
-        server_header=False,
-        log_config=None,
-        access_log=True,
-    )
+    serving.serve(settings.host, settings.port, settings.workers)
 
 
 def main(argv: list[str] | None = None) -> None:

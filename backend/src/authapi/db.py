@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -79,6 +79,7 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@asynccontextmanager
 async def request_session(engine: Engine) -> AsyncIterator[Session]:
     """The request's session: commit when the request succeeds, roll back otherwise.
 

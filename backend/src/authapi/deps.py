@@ -23,7 +23,9 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    async for session in request_session(request.app.state.engine):
+    # `async with`, not `async for`: an exception thrown in at this `yield` must
+    # reach request_session's rollback now, not when a finalizer gets to it.
+    async with request_session(request.app.state.engine) as session:
         yield session
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import multiprocessing
+import multiprocessing.process
+import signal
 import socket
+import threading
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+logger = logging.getLogger(__name__)
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -26,3 +34,90 @@ class NoDelayH11Protocol(H11Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+
+# How each process runs uvicorn; the app factory configures logging in the process.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "app": "authapi.__main__:create_served_app",
+    "factory": True,
+    "http": NoDelayH11Protocol,
+    # The app resolves the client IP itself from TRUSTED_PROXIES; uvicorn would
+    # otherwise believe X-Forwarded-For from 127.0.0.1 by default.
+    "proxy_headers": False,
+    "server_header": False,
+    "log_config": None,
+    "access_log": True,
+}
+RESTART_LIMIT = 5  # a worker that keeps dying is a configuration problem, not bad luck
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    if workers == 1:
+        uvicorn.run(host=host, port=port, **UVICORN_OPTIONS)
+        return
+    _supervise(host, port, workers)
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    """A listening socket of this process's own in the port's SO_REUSEPORT group."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    uvicorn.Server(uvicorn.Config(**UVICORN_OPTIONS)).run(sockets=[_listener(host, port)])
+
+
+def _supervise(host: str, port: int, workers: int) -> None:
+    """Run `workers` processes, each with its own SO_REUSEPORT listener.
+
+    `uvicorn --workers N` shares one listening socket: the first worker to wake takes
+    nearly every new connection, so a few keep-alive clients (a reverse proxy's pool,
+    a load generator) land on one worker while the others idle. With one socket per
+    worker the kernel spreads connections evenly over them.
+    """
+    _listener(host, port).close()  # fail here, once, if the port is taken
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(host, port), name="authapi-worker")
+        process.start()
+        return process
+
+    def stop(_signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = [start() for _ in range(workers)]
+    logger.info("started %d workers on %s:%d (SO_REUSEPORT)", workers, host, port)
+    restarts = 0
+    try:
+        while not stopping.wait(0.5):
+            for index, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                restarts += 1
+                if restarts > RESTART_LIMIT:
+                    logger.error("workers keep exiting; giving up")
+                    stopping.set()
+                    break
+                logger.warning(
+                    "worker %s exited with %s; restarting", process.pid, process.exitcode
+                )
+                processes[index] = start()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes in-flight requests
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    if restarts > RESTART_LIMIT:
+        raise SystemExit(1)

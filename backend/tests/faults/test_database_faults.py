@@ -60,6 +60,8 @@ def proxied_postgres(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
         proxy.close()
         engine = create_engine(postgres_url)
         with engine.begin() as connection:
+            # A transaction the app left open would make TRUNCATE wait forever.
+            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
             connection.execute(text("TRUNCATE auth_events, sessions, users"))
         engine.dispose()
 
@@ -206,3 +208,34 @@ def test_burst_of_200_concurrent_signups_loses_nothing(
     with create_engine(database_url).connect() as connection:
         stored = connection.execute(text("SELECT count(*) FROM users")).scalar_one()
     assert stored == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_failed_request_leaves_no_transaction_open(
+    make_client: Callable[..., TestClient], postgres_url: str
+) -> None:
+    """The 401 of a login rolls its transaction back before answering. (A session
+    dependency that left it to a finalizer kept the connection "idle in transaction",
+    holding locks that made a later TRUNCATE wait forever.)"""
+    app = make_client(rate_limit_auth="1000/minute").app
+    email = unique_email()
+    signup(TestClient(app), email)
+    # Not entered: each request gets an event loop of its own that ends with it.
+    client = TestClient(app, raise_server_exceptions=False)
+    for _ in range(3):
+        response = client.post("/auth/login", json={"email": email, "password": "Wrong7Pass!"})
+        assert response.status_code == 401
+    admin = create_engine(postgres_url)
+    try:
+        with admin.connect() as connection:
+            open_transactions = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+                    "AND state LIKE 'idle in transaction%'"
+                ),
+                {"db": make_url(postgres_url).database},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert open_transactions == 0
