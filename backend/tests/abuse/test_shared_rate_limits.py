@@ -143,3 +143,25 @@ def test_a_hung_storage_falls_back_instead_of_failing(
         listener.close()
         for sock in accepted:
             sock.close()
+
+
+@needs_redis
+def test_failed_login_count_for_an_account_is_shared_through_redis(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The per-account throttle lives in the same storage: failures counted by one
+    instance lock the account on the other."""
+    first, second = (
+        make_client(
+            rate_limit_storage_uri=REDIS_URL,
+            rate_limit_auth="1000/minute",
+            login_failure_limit=3,
+        )
+        for _ in range(2)
+    )
+    body = login_body()  # a fresh email, so no earlier run's count applies
+    statuses = [c.post("/auth/login", json=body).status_code for c in (first, second, first)]
+    assert statuses == [401, 401, 401]
+    locked = second.post("/auth/login", json=body)
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "too_many_attempts"
