@@ -101,10 +101,6 @@ class Settings(BaseSettings):
             raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -15,10 +14,6 @@ class EmailAlreadyStored(Exception):
 
 def get_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
-
-
-def get_by_id(session: Session, user_id: uuid.UUID) -> User | None:
-    return session.get(User, user_id)
 
 
 def add(session: Session, user: User) -> User:
