@@ -84,7 +84,8 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     limiter: Limiter = request.app.state.limiter
     error = errors.RateLimited()
     response = problem_response(request, error)
-    limiter._inject_headers(response, request.state.view_rate_limit)
+    # Reading the window for the headers is storage I/O: keep it off the event loop.
+    await run_in_threadpool(limiter._inject_headers, response, request.state.view_rate_limit)
     await run_in_threadpool(
         audit.record_failure,
         request.app.state.engine,

@@ -128,7 +128,10 @@ class RateLimitedRoute(APIRoute):
             )
             request.state._rate_limiting_complete = True
             response = await handle(request)
-            limiter._inject_headers(response, request.state.view_rate_limit)
+            # Reading the window for the headers is storage I/O too.
+            await run_in_threadpool(
+                limiter._inject_headers, response, request.state.view_rate_limit
+            )
             # slowapi adds Retry-After to every limited response; it means "wait" and
             # only belongs on the 429, which the error handler builds with its own.
             del response.headers["Retry-After"]
