@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from authapi.config import Settings
 from authapi.main import create_app
+from smtp_sink import Mailbox
 from support import (
     FAST_ROUNDS,
     TEST_SECRET,
@@ -65,7 +66,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with engine.begin() as connection:
         # A transaction the app left open would make TRUNCATE wait forever: fail instead.
         connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-        connection.execute(text("TRUNCATE auth_events, sessions, users"))
+        connection.execute(text("TRUNCATE auth_events, sessions, links, mail_outbox, users"))
     engine.dispose()
 
 
@@ -115,3 +116,19 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
 def roomy_client(make_client: Callable[..., TestClient]) -> TestClient:
     """The app with a per-IP limit high enough for tests that make many calls."""
     return make_client(rate_limit_auth="1000/minute")
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on a free loopback port (aiosmtpd)."""
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def mail_client(make_client: Callable[..., TestClient], mailbox: Mailbox) -> TestClient:
+    """The app delivering its mail over SMTP to `mailbox`, with roomy per-IP limits."""
+    return make_client(
+        mail_url=mailbox.url, rate_limit_auth="1000/minute", mail_rate_limit="1000/hour"
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -14,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # that a copied example file can never end up signing real tokens.
 PLACEHOLDER_SECRET = "replace-me-with-a-random-secret-of-at-least-32-bytes"  # noqa: S105
 MIN_SECRET_BYTES = 32
+
+MAIL_SCHEMES = ("console", "smtp", "smtp+starttls", "smtps")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,6 +58,20 @@ class Settings(BaseSettings):
     login_failure_limit: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
 
+    # The account's life by email.
+    require_verified_email: bool = False
+    password_reset_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
+    email_verify_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    password_reset_url: str = "http://127.0.0.1:5173/#/reset-password?token={token}"  # noqa: S105
+    email_verify_url: str = "http://127.0.0.1:5173/#/verify-email?token={token}"
+    mail_rate_limit: str = "3/hour"
+
+    # Mail delivery. The URL may hold SMTP credentials, hence a secret.
+    mail_url: SecretStr = SecretStr("console://")
+    mail_from: str = "authapi <no-reply@localhost>"
+    mail_max_attempts: int = Field(default=8, ge=1, le=100)
+    mail_retry_seconds: float = Field(default=30, gt=0, le=3600)
+
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
     cors_origins: Annotated[list[str], NoDecode] = []
 
@@ -82,6 +100,40 @@ class Settings(BaseSettings):
         if "*" in value:
             raise ValueError("CORS_ORIGINS must list origins explicitly; '*' is not allowed")
         return [origin.rstrip("/") for origin in value]
+
+    @field_validator("password_reset_url", "email_verify_url")
+    @classmethod
+    def _link_template(cls, value: str) -> str:
+        if "{token}" not in value:
+            raise ValueError("a link template must contain the {token} placeholder")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a link template must be an http:// or https:// URL")
+        return value
+
+    @field_validator("rate_limit_auth", "mail_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("use the form 5/minute or 3/hour") from None
+        return value
+
+    @field_validator("mail_url")
+    @classmethod
+    def _mail_url(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if "://" not in value.get_secret_value() or scheme not in MAIL_SCHEMES:
+            raise ValueError(f"MAIL_URL must start with one of: {', '.join(MAIL_SCHEMES)}")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        if "@" not in address or any(ch in value for ch in "\r\n"):
+            raise ValueError("MAIL_FROM must be an address, e.g. authapi <no-reply@example.com>")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

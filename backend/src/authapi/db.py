@@ -99,10 +99,14 @@ async def request_session(engine: Engine) -> AsyncIterator[Session]:
 
 
 def commit_and_close(session: Session) -> None:
+    """Commit, then run what waited for the commit (waking the mail sender)."""
     try:
         session.commit()
+        hooks = session.info.pop("after_commit", [])
     finally:
         session.close()
+    for hook in hooks:
+        hook()
 
 
 def rollback_and_close(session: Session) -> None:

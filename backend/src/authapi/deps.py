@@ -14,6 +14,7 @@ from sqlmodel import Session
 from authapi import errors
 from authapi.db import read_session, request_session
 from authapi.rate_limit import client_ip
+from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, Principal
 
@@ -59,6 +60,14 @@ async def get_auth_service(request: Request) -> AuthService:
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+async def get_account_service(request: Request) -> AccountService:
+    service: AccountService = request.app.state.account_service
+    return service
+
+
+AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 
 
 async def get_principal(

@@ -53,6 +53,24 @@ class EmailTaken(AppError):
     detail = "An account with this email already exists."
 
 
+class WrongPassword(AppError):
+    status = 400
+    code = "wrong_password"
+    detail = "The password is not correct."
+
+
+class LinkInvalid(AppError):
+    status = 400
+    code = "link_invalid"
+    detail = "This link is invalid, expired or already used; ask for a new one."
+
+
+class EmailNotVerified(AppError):
+    status = 403
+    code = "email_not_verified"
+    detail = "Confirm your email address first: follow the link we mailed you."
+
+
 class InvalidCredentials(AppError):
     status = 401
     code = "invalid_credentials"

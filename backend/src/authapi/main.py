@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,13 +18,16 @@ from authapi import __version__
 from authapi.config import Settings, get_settings
 from authapi.db import create_db_engine
 from authapi.handlers import install_error_handlers
+from authapi.mailer import OutboxSender, transport_from_url
 from authapi.middleware import RequestContextMiddleware
-from authapi.rate_limit import LoginThrottle, create_limiter, register_limits
-from authapi.routers import audit, auth, health
+from authapi.rate_limit import LoginThrottle, MailLimit, create_limiter, register_limits
+from authapi.routers import account, audit, auth, health
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
+from authapi.services.account import AccountService
 from authapi.services.auth import AuthService
+from authapi.services.mail import MailService
 from authapi.services.passwords import common_passwords
 
 DESCRIPTION = """\
@@ -54,7 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         # login and token check the same credentials: one count, so two endpoints
         # do not double an attacker's guesses.
-        shared={"signup": [auth.signup], "login": [auth.login, auth.token]},
+        shared={
+            "signup": [auth.signup],
+            "login": [auth.login, auth.token],
+            "password_reset": [account.forgot_password, account.reset_password],
+            "email_verify": [account.verify_email],
+        },
     )
     common_passwords()  # load the list now, not on the first signup
     if settings.workers > 1 and settings.rate_limit_storage_uri.startswith("memory"):
@@ -64,13 +74,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.workers,
             settings.workers,
         )
+    mail_url = settings.mail_url.get_secret_value()
+    if mail_url.startswith("console://") and not _is_loopback(settings.host):
+        logger.warning(
+            "MAIL_URL=console:// while serving on %s: mail (with its links) goes to the "
+            "log and reaches nobody; set MAIL_URL to an SMTP server",
+            settings.host,
+        )
     hasher = PasswordHasher(settings.bcrypt_rounds)
+    throttle = LoginThrottle(settings)
+    doorbell = threading.Event()  # rung after a commit that queued mail
+    mail = MailService(settings, limit=MailLimit(settings), doorbell=doorbell)
+    sender = OutboxSender(
+        engine,
+        compose=mail.compose,
+        transport=transport_from_url(mail_url),
+        doorbell=doorbell,
+        max_attempts=settings.mail_max_attempts,
+        retry_seconds=settings.mail_retry_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         limiter_threads = anyio.to_thread.current_default_thread_limiter()
         limiter_threads.total_tokens = max(limiter_threads.total_tokens, REQUEST_THREADS)
+        sender.start()
         yield
+        await anyio.to_thread.run_sync(sender.stop)
         engine.dispose()
 
     app = FastAPI(
@@ -95,12 +125,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         ),
-        throttle=LoginThrottle(settings),
+        throttle=throttle,
+        mail=mail,
+        require_verified_email=settings.require_verified_email,
     )
+    app.state.account_service = AccountService(
+        engine=engine, hasher=hasher, throttle=throttle, mail=mail
+    )
+    app.state.mail_sender = sender
 
     install_error_handlers(app)
     app.include_router(auth.credentials_router)
     app.include_router(auth.router)
+    app.include_router(account.link_router)
+    app.include_router(account.router)
     app.include_router(audit.router)
     app.include_router(health.router)
     install_problem_openapi(app)
@@ -112,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=False,  # bearer tokens, not cookies
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "PATCH"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=[
             "X-Request-ID",
@@ -124,3 +162,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     return app
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItemPerSecond, parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
@@ -145,17 +145,11 @@ def _account_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()
 
 
-class LoginThrottle:
-    """Failed logins per email in a moving window, in the rate-limit storage.
-
-    Counts failures only: a successful login by the owner does not reset the count,
-    so an attacker's guesses cannot be laundered by the owner logging in meanwhile.
-    """
+class _StorageWithFallback:
+    """A moving-window limiter on the configured storage, falling back to per-process
+    memory while the storage (Redis) is unreachable, and probing it again later."""
 
     def __init__(self, settings: Settings) -> None:
-        self._item = RateLimitItemPerSecond(
-            settings.login_failure_limit, settings.login_failure_window_seconds
-        )
         uri = settings.rate_limit_storage_uri
         self._primary = MovingWindowRateLimiter(storage_from_string(uri, **storage_options(uri)))
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
@@ -166,9 +160,27 @@ class LoginThrottle:
             try:
                 return action(self._primary)
             except Exception:
-                logger.warning("login throttle storage unreachable; using per-process memory")
+                logger.warning("rate-limit storage unreachable; using per-process memory")
                 self._primary_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
         return action(self._fallback)
+
+    def reset(self) -> None:
+        for limiter in (self._primary, self._fallback):
+            limiter.storage.reset()
+
+
+class LoginThrottle(_StorageWithFallback):
+    """Failed logins per email in a moving window, in the rate-limit storage.
+
+    Counts failures only: a successful login by the owner does not reset the count,
+    so an attacker's guesses cannot be laundered by the owner logging in meanwhile.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._item = RateLimitItemPerSecond(
+            settings.login_failure_limit, settings.login_failure_window_seconds
+        )
 
     def retry_after(self, email: str) -> int | None:
         """Seconds until the next attempt for `email` is allowed, or None if allowed now."""
@@ -184,6 +196,25 @@ class LoginThrottle:
         key = _account_key(email)
         self._call(lambda limiter: limiter.hit(self._item, KEY_PREFIX, "login", key))
 
-    def reset(self) -> None:
-        for limiter in (self._primary, self._fallback):
-            limiter.storage.reset()
+    def clear(self, email: str) -> None:
+        """Forget the failures for `email` (after its owner proved the inbox)."""
+        key = _account_key(email)
+        self._call(lambda limiter: limiter.clear(self._item, KEY_PREFIX, "login", key))
+
+
+class MailLimit(_StorageWithFallback):
+    """Link mails per address (MAIL_RATE_LIMIT), so that nobody can use the service
+    to flood an inbox; shared across workers and instances like the other limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._items = parse_many(settings.mail_rate_limit)
+
+    def allow(self, address: str) -> bool:
+        """Count one mail to `address`; False when that is one too many."""
+        key = _account_key(address)
+
+        def hit(limiter: MovingWindowRateLimiter) -> bool:
+            return all(limiter.hit(item, KEY_PREFIX, "mail", key) for item in self._items)
+
+        return bool(self._call(hit))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -17,6 +18,8 @@ from typing import TypeVar
 from jose import ExpiredSignatureError, JWTError, jwt
 from passlib.context import CryptContext
 
+# Mailed one-time links carry 256 random bits, URL-safe; only their SHA-256 is stored.
+LINK_TOKEN_BYTES = 32
 REQUIRED_CLAIMS = ("sub", "sid", "jti", "iat", "exp", "iss", "aud")
 # Hashing threads run this much "nicer" than the threads serving requests, so that a
 # login storm slows logins down, not /health or /auth/me.
@@ -173,3 +176,15 @@ def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise TokenError from exc
+
+
+def new_link_token() -> tuple[str, str]:
+    """A fresh one-time token and the hash to store for it."""
+    token = secrets.token_urlsafe(LINK_TOKEN_BYTES)
+    return token, hash_link_token(token)
+
+
+def hash_link_token(token: str) -> str:
+    """SHA-256 suffices (no salt, no bcrypt): the token is 256 random bits, not a
+    password, so the hash cannot be reversed by guessing."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -17,7 +17,7 @@ from jose import jwt
 from support import STRONG_PASSWORD, bearer
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
-USER_KEYS = {"id", "email", "name", "created_at", "last_login_at"}
+USER_KEYS = {"id", "email", "name", "created_at", "last_login_at", "email_verified_at"}
 # What the middleware accepts as an incoming request id; generated ids must match it too.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # The socket peer Starlette's TestClient reports; the app has no trusted proxies.

@@ -7,6 +7,7 @@ service raises.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +23,11 @@ from authapi import errors
 from authapi.config import Settings
 from authapi.db import commit_and_close, create_db_engine, rollback_and_close
 from authapi.models import AuthEvent, AuthSession, User
-from authapi.rate_limit import LoginThrottle
+from authapi.rate_limit import LoginThrottle, MailLimit
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, IssuedToken
+from authapi.services.mail import MailService
 from support import FAST_ROUNDS, STRONG_PASSWORD, unique_email
 
 CLIENT = ClientInfo(ip_address="203.0.113.9", user_agent="pytest-agent", request_id="req-123")
@@ -60,6 +62,7 @@ def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) ->
         hasher=hasher,
         tokens=token_config(settings),
         throttle=LoginThrottle(settings),
+        mail=MailService(settings, limit=MailLimit(settings), doorbell=threading.Event()),
     )
 
 
@@ -90,7 +93,9 @@ def service(make_service: Callable[..., AuthService]) -> AuthService:
 
 def signup(service: AuthService, engine: Engine, email: str) -> IssuedToken:
     with request(engine) as session:
-        return service.signup(session, email, STRONG_PASSWORD, "Test User", CLIENT)
+        _user, issued = service.signup(session, email, STRONG_PASSWORD, "Test User", CLIENT)
+    assert issued is not None
+    return issued
 
 
 def login(

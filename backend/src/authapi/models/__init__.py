@@ -1,7 +1,19 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
 from authapi.models.auth_event import AuthEvent, AuthEventType
+from authapi.models.link import Link, LinkPurpose
+from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
 from authapi.models.session import AuthSession
 from authapi.models.user import User
 
-__all__ = ["AuthEvent", "AuthEventType", "AuthSession", "User"]
+__all__ = [
+    "AuthEvent",
+    "AuthEventType",
+    "AuthSession",
+    "Link",
+    "LinkPurpose",
+    "MailKind",
+    "MailStatus",
+    "OutboxMessage",
+    "User",
+]

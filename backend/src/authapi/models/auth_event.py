@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlmodel import Column, Field, ForeignKey, Index, SQLModel, String, Uuid
+from sqlmodel import Column, Field, Index, SQLModel, String, Uuid
 
 from authapi.models.base import UTCDateTime, utcnow
 
@@ -20,6 +20,14 @@ class AuthEventType(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     TOKEN_REJECTED = "token_rejected"  # noqa: S105
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
+    PASSWORD_RESET = "password_reset"  # noqa: S105
+    EMAIL_VERIFIED = "email_verified"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
+    ACCOUNT_DELETED = "account_deleted"
+    PROFILE_UPDATED = "profile_updated"
 
 
 class AuthEvent(SQLModel, table=True):
@@ -32,10 +40,9 @@ class AuthEvent(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
-    )
+    # No foreign key on purpose: the trail outlives the account it describes, so a
+    # deleted user's rows keep their user_id (with the email erased).
+    user_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
     event_type: str = Field(sa_column=Column(String(32), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(String(64)))
     email: str | None = Field(default=None, sa_column=Column(String(320)))

@@ -24,3 +24,5 @@ class User(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Null until the owner of the address follows a verification (or reset) link.
+    email_verified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from authapi.models import AuthEvent
@@ -33,3 +33,12 @@ def list_for_user(
         )
     query = query.order_by(col(AuthEvent.created_at).desc(), col(AuthEvent.id).desc())
     return list(session.exec(query.limit(limit)).all())
+
+
+def erase_email(session: Session, user_id: uuid.UUID, email: str) -> None:
+    """Forget the address in the trail of a deleted account; the rows stay."""
+    session.execute(
+        update(AuthEvent)
+        .where(or_(col(AuthEvent.user_id) == user_id, col(AuthEvent.email) == email))
+        .values(email=None)
+    )

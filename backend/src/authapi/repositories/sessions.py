@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -27,6 +27,7 @@ class UserSnapshot:
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    email_verified_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ _SESSION_OWNER = (
         _USERS.c.is_active,
         _USERS.c.created_at,
         _USERS.c.last_login_at,
+        _USERS.c.email_verified_at,
     )
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"))
@@ -99,3 +101,20 @@ def revoke_all_for_user(session: Session, user_id: uuid.UUID, now: datetime) -> 
         .values(revoked_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_others(session: Session, user_id: uuid.UUID, keep: uuid.UUID, now: datetime) -> int:
+    result = session.execute(
+        update(AuthSession)
+        .where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.id) != keep,
+            col(AuthSession.revoked_at).is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_for_user(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(delete(AuthSession).where(col(AuthSession.user_id) == user_id))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -45,4 +46,23 @@ def set_password_hash(session: Session, user: User, password_hash: str) -> None:
 def set_active(session: Session, user: User, *, active: bool) -> None:
     user.is_active = active
     session.add(user)
+    session.flush()
+
+
+def get_by_id(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def save(session: Session, user: User) -> None:
+    """Write the user's changed fields now; a changed email may hit the unique index,
+    which then surfaces here as EmailAlreadyStored (inside a savepoint)."""
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:
+        raise EmailAlreadyStored from exc
+
+
+def delete(session: Session, user: User) -> None:
+    session.delete(user)
     session.flush()

@@ -15,6 +15,7 @@ from authapi.schemas.auth import (
     TokenForm,
     TokenResponse,
     UserOut,
+    VerificationPending,
 )
 from authapi.services.auth import IssuedToken
 
@@ -46,13 +47,16 @@ def signup(
     session: SessionDep,
     auth: AuthServiceDep,
     client: ClientInfoDep,
-) -> AuthResponse:
-    """Create an account and return a first access token."""
-    issued = auth.signup(session, body.email, body.password, body.name, client)
+) -> AuthResponse | VerificationPending:
+    """Create an account, mail a link to confirm its address, and return a first
+    access token (with REQUIRE_VERIFIED_EMAIL=true: the user only, no token)."""
+    user, issued = auth.signup(session, body.email, body.password, body.name, client)
+    if issued is None:
+        return VerificationPending(user=UserOut.model_validate(user, from_attributes=True))
     return _auth_response(issued, response)
 
 
-@credentials_router.post("/login", responses=problems(401, 422, 429))
+@credentials_router.post("/login", responses=problems(401, 403, 422, 429))
 def login(
     request: Request,
     body: LoginRequest,
@@ -66,7 +70,7 @@ def login(
     return _auth_response(issued, response)
 
 
-@credentials_router.post("/token", responses=problems(401, 422, 429))
+@credentials_router.post("/token", responses=problems(401, 403, 422, 429))
 def token(
     request: Request,
     form: Annotated[TokenForm, Form()],

@@ -55,6 +55,9 @@ class UserOut(BaseModel):
     name: str | None
     created_at: datetime
     last_login_at: datetime | None
+    email_verified_at: datetime | None = Field(
+        description="When the owner confirmed the address; null until then."
+    )
 
 
 class TokenResponse(BaseModel):
@@ -64,6 +67,13 @@ class TokenResponse(BaseModel):
 
 
 class AuthResponse(TokenResponse):
+    user: UserOut
+
+
+class VerificationPending(BaseModel):
+    """Signup's answer with REQUIRE_VERIFIED_EMAIL=true: the user, and no token until
+    the address is confirmed and the user logs in."""
+
     user: UserOut
 
 

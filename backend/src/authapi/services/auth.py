@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from authapi import errors
-from authapi.models import AuthEvent, AuthEventType, AuthSession, User
+from authapi.models import AuthEvent, AuthEventType, AuthSession, MailKind, User
 from authapi.models.base import utcnow
 from authapi.repositories import auth_events, sessions, users
 from authapi.repositories.sessions import UserSnapshot
@@ -28,12 +28,14 @@ from authapi.security import (
 )
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
+from authapi.services.mail import MailService
 from authapi.services.passwords import password_problems
 
 
 class LoginThrottle(Protocol):
     def retry_after(self, email: str) -> int | None: ...
     def record_failure(self, email: str) -> None: ...
+    def clear(self, email: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,13 @@ class AuthService:
         hasher: PasswordHasher,
         tokens: TokenConfig,
         throttle: LoginThrottle,
+        mail: MailService,
+        require_verified_email: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._mail = mail
+        self._require_verified_email = require_verified_email
         self._hasher = hasher
         self._tokens = tokens
         self._throttle = throttle
@@ -71,7 +77,9 @@ class AuthService:
 
     def signup(
         self, session: Session, email: str, password: str, name: str | None, client: ClientInfo
-    ) -> IssuedToken:
+    ) -> tuple[User, IssuedToken | None]:
+        """The new user, and a first token unless REQUIRE_VERIFIED_EMAIL holds it back
+        until the address is confirmed. A verification link is mailed either way."""
         problems = password_problems(password, email)
         if problems:
             raise errors.WeakPassword(errors=problems)
@@ -83,7 +91,10 @@ class AuthService:
         except users.EmailAlreadyStored:  # lost a race with a concurrent signup
             raise errors.EmailTaken from None
         audit.record(session, AuthEventType.SIGNUP, client, user_id=user.id, email=email)
-        return self._issue(session, user, client)
+        self._mail.queue_link(session, MailKind.VERIFY_EMAIL, user.id, email)
+        if self._require_verified_email:
+            return user, None
+        return user, self._issue(session, user, client)
 
     def login(self, session: Session, email: str, password: str, client: ClientInfo) -> IssuedToken:
         wait = self._throttle.retry_after(email)
@@ -101,6 +112,17 @@ class AuthService:
             raise self._login_failed(client, email, user.id, "bad_password")
         if not user.is_active:
             raise self._login_failed(client, email, user.id, "disabled")
+        # Only after the password proved right: the 403 tells nothing to a guesser.
+        if self._require_verified_email and user.email_verified_at is None:
+            audit.record_failure(
+                self._engine,
+                AuthEventType.LOGIN_FAILURE,
+                client,
+                user_id=user.id,
+                email=email,
+                reason="email_not_verified",
+            )
+            raise errors.EmailNotVerified
 
         if self._hasher.needs_rehash(user.password_hash):
             users.set_password_hash(session, user, self._hasher.hash(password))

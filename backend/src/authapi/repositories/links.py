@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from authapi.models import Link, LinkPurpose
+
+
+def add(session: Session, link: Link) -> Link:
+    session.add(link)
+    session.flush()
+    return link
+
+
+def find_usable(
+    session: Session, token_hash: str, purposes: Collection[LinkPurpose], now: datetime
+) -> Link | None:
+    """The unused, unexpired link with this token hash and one of these purposes."""
+    return session.exec(
+        select(Link).where(
+            Link.token_hash == token_hash,
+            col(Link.purpose).in_([purpose.value for purpose in purposes]),
+            col(Link.used_at).is_(None),
+            col(Link.expires_at) > now,
+        )
+    ).first()
+
+
+def consume(session: Session, link_id: uuid.UUID, now: datetime) -> bool:
+    """Mark the link used if nobody has yet: of two concurrent uses, one wins.
+
+    One conditional UPDATE: PostgreSQL's row lock makes the loser re-check
+    `used_at` after the winner commits; SQLite serialises writers (BEGIN IMMEDIATE).
+    """
+    result = session.execute(
+        update(Link)
+        .where(col(Link.id) == link_id, col(Link.used_at).is_(None), col(Link.expires_at) > now)
+        .values(used_at=now)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def void(session: Session, user_id: uuid.UUID, purposes: Collection[LinkPurpose]) -> None:
+    """Delete the user's outstanding links of these purposes: they can never be used."""
+    session.execute(
+        delete(Link).where(
+            col(Link.user_id) == user_id,
+            col(Link.purpose).in_([purpose.value for purpose in purposes]),
+            col(Link.used_at).is_(None),
+        )
+    )
+
+
+def delete_for_user(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(delete(Link).where(col(Link.user_id) == user_id))

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, col, select
+
+from authapi.models import MailStatus, OutboxMessage
+
+
+def add(session: Session, message: OutboxMessage) -> OutboxMessage:
+    session.add(message)
+    session.flush()
+    return message
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest queued message is due (claimed ones included): the sender
+    sleeps until then, or until woken."""
+    return session.exec(
+        select(OutboxMessage.next_attempt_at)
+        .where(OutboxMessage.status == MailStatus.QUEUED.value)
+        .order_by(col(OutboxMessage.next_attempt_at))
+        .limit(1)
+    ).first()
+
+
+def claim_due(
+    session: Session, now: datetime, lease_until: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Claim up to `limit` due messages for this sender until `lease_until`.
+
+    A message is claimed by exactly one sender: PostgreSQL locks the chosen rows
+    with SKIP LOCKED, so concurrent senders pick different ones; SQLite runs the
+    UPDATE under BEGIN IMMEDIATE (see db.py), which serialises senders. A sender
+    that dies mid-send leaves its claim to expire, and another picks it up.
+    """
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == MailStatus.QUEUED.value,
+            col(OutboxMessage.next_attempt_at) <= now,
+            or_(
+                col(OutboxMessage.claimed_until).is_(None),
+                col(OutboxMessage.claimed_until) < now,
+            ),
+        )
+        .order_by(col(OutboxMessage.next_attempt_at))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
+        .values(claimed_until=lease_until, attempts=col(OutboxMessage.attempts) + 1)
+        .returning(OutboxMessage),
+        execution_options={"synchronize_session": False},
+    )
+    return list(claimed.scalars().all())
+
+
+def mark_done(session: Session, message_id: uuid.UUID, status: MailStatus, now: datetime) -> None:
+    """Sent or dropped: the body goes, so the text of a mail does not outlive its sending."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status=status.value, sent_at=now, body=None, claimed_until=None, last_error=None)
+    )
+
+
+def mark_failed(
+    session: Session, message_id: uuid.UUID, error: str, retry_at: datetime | None
+) -> None:
+    """Retry at `retry_at`, or give up (and erase the body) when it is None."""
+    values: dict[str, object] = {"claimed_until": None, "last_error": error[:200]}
+    if retry_at is None:
+        values.update(status=MailStatus.FAILED.value, body=None)
+    else:
+        values["next_attempt_at"] = retry_at
+    session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
+
+
+def delete_for_user(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(delete(OutboxMessage).where(col(OutboxMessage.user_id) == user_id))

@@ -1,0 +1,141 @@
+"""The account's life by email: profile, password change and reset, email
+verification and change, deletion."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from authapi.deps import AccountServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
+from authapi.rate_limit import RateLimitedRoute
+from authapi.routers.responses import problems
+from authapi.schemas.account import (
+    AccountDeleteRequest,
+    EmailChangeRequest,
+    EmailVerifyRequest,
+    PasswordChangeRequest,
+    PasswordForgotRequest,
+    PasswordResetRequest,
+    ProfileUpdate,
+)
+from authapi.schemas.auth import UserOut
+
+router = APIRouter(prefix="/auth", tags=["account"])
+# Reachable without a token, with a link token or an email: limited per client IP
+# before the body is parsed (main.py registers the limits).
+link_router = APIRouter(prefix="/auth", tags=["account"], route_class=RateLimitedRoute)
+
+
+@router.patch("/me", responses=problems(401, 422))
+def update_me(
+    body: ProfileUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    account: AccountServiceDep,
+) -> UserOut:
+    """Change the profile (`name`; null clears it). Fields left out stay as they are."""
+    user = account.update_profile(session, principal, body.model_dump(exclude_unset=True))
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/password/change",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(400, 401, 422, 429),
+)
+def change_password(
+    body: PasswordChangeRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Set a new password. Every other session of the account is logged out; this one
+    stays. A wrong `current_password` counts towards the per-account login throttle."""
+    account.change_password(session, principal, body.current_password, body.new_password, client)
+
+
+@link_router.post(
+    "/password/forgot", status_code=status.HTTP_202_ACCEPTED, responses=problems(422, 429)
+)
+def forgot_password(
+    request: Request,
+    response: Response,
+    body: PasswordForgotRequest,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Mail a password reset link, if an active account has this address. The answer
+    is the same either way, so it does not tell who has an account."""
+    account.request_password_reset(session, body.email, client)
+
+
+@link_router.post(
+    "/password/reset", status_code=status.HTTP_204_NO_CONTENT, responses=problems(400, 422, 429)
+)
+def reset_password(
+    request: Request,
+    response: Response,
+    body: PasswordResetRequest,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Set a new password with the token of a reset link. Every session of the account
+    is logged out; the link works once."""
+    account.reset_password(session, body.token, body.new_password, client)
+
+
+@link_router.post("/email/verify", responses=problems(400, 409, 422, 429))
+def verify_email(
+    request: Request,
+    response: Response,
+    body: EmailVerifyRequest,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> UserOut:
+    """Confirm an address with the token of a mailed link: the signup address, or the
+    new address of an email change (which takes effect now)."""
+    user = account.verify_email(session, body.token, client)
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post("/email/verify/resend", status_code=status.HTTP_202_ACCEPTED, responses=problems(401))
+def resend_verification(
+    principal: CurrentPrincipal, session: SessionDep, account: AccountServiceDep
+) -> None:
+    """Mail a fresh verification link while the address is unverified."""
+    account.resend_verification(session, principal)
+
+
+@router.post(
+    "/email/change",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(400, 401, 409, 422, 429),
+)
+def change_email(
+    body: EmailChangeRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Ask to change the address: a link goes to the new address, a notice to the old.
+    The address changes only when the link is opened."""
+    account.request_email_change(session, principal, body.new_email, body.password, client)
+
+
+@router.post(
+    "/me/delete", status_code=status.HTTP_204_NO_CONTENT, responses=problems(400, 401, 422, 429)
+)
+def delete_me(
+    body: AccountDeleteRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Delete the account, its sessions and its pending mail. The audit trail keeps
+    its rows without the email address."""
+    account.delete_account(session, principal, body.password, client)

@@ -1,0 +1,214 @@
+"""What authapi mails and when: queue a message in the request's transaction, and
+compose it when the sender takes it from the queue.
+
+Mails with a link are queued without a body. The sender mints the link's token
+when it composes the message, so a usable token exists only in the mail itself,
+never in the database (the `links` table holds its hash). Notices carry their text
+in the queue until they are sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Protocol
+
+from sqlmodel import Session
+
+from authapi.config import Settings
+from authapi.models import Link, LinkPurpose, MailKind, OutboxMessage, User
+from authapi.models.base import utcnow
+from authapi.repositories import links, outbox, users
+from authapi.security import new_link_token
+
+logger = logging.getLogger(__name__)
+
+# db.commit_and_close runs these after the request's transaction commits.
+AFTER_COMMIT = "after_commit"
+
+SUBJECTS = {
+    MailKind.VERIFY_EMAIL: "Confirm your email address",
+    MailKind.CHANGE_EMAIL: "Confirm your new email address",
+    MailKind.PASSWORD_RESET: "Reset your password",
+    MailKind.PASSWORD_CHANGED: "Your password was changed",
+    MailKind.EMAIL_CHANGE_NOTICE: "Your email address is being changed",
+}
+
+_VERIFY = """Hello,
+
+please confirm that {email} is your email address by opening this link:
+
+{url}
+
+The link works once and expires in {ttl}. If you did not sign up, ignore this mail.
+"""
+_CHANGE = """Hello,
+
+you asked to use {email} as the address of your account. Confirm it by opening this link:
+
+{url}
+
+The link works once and expires in {ttl}. Until then your old address stays in use.
+If you did not ask for this, ignore this mail.
+"""
+_RESET = """Hello,
+
+someone asked to reset the password of the account {email}. To choose a new password,
+open this link:
+
+{url}
+
+The link works once and expires in {ttl}. If you did not ask for it, ignore this mail:
+your password stays as it is.
+"""
+_CHANGED_NOTICE = """Hello,
+
+the password of the account {email} was {how} at {when} UTC, and every other session
+of the account was logged out.
+
+If this was not you, reset your password now with "Forgot password" and check the
+address of your account.
+"""
+_EMAIL_CHANGE_NOTICE = """Hello,
+
+someone logged in to the account {email} asked to change its address to {new_email}.
+The change happens only when the link sent to the new address is opened.
+
+If this was not you, change your password now: your password was used to ask for it.
+"""
+
+# Which link a mail carries: its purpose, template setting and lifetime setting.
+_LINKS: dict[MailKind, tuple[LinkPurpose, str]] = {
+    MailKind.VERIFY_EMAIL: (LinkPurpose.VERIFY_EMAIL, _VERIFY),
+    MailKind.CHANGE_EMAIL: (LinkPurpose.CHANGE_EMAIL, _CHANGE),
+    MailKind.PASSWORD_RESET: (LinkPurpose.PASSWORD_RESET, _RESET),
+}
+
+
+def _human(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    minutes = max(1, seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+class AddressLimit(Protocol):
+    """MAIL_RATE_LIMIT (rate_limit.MailLimit): counts one mail, False when over."""
+
+    def allow(self, address: str) -> bool: ...
+
+
+def run_after_commit(session: Session, hook: Callable[[], None]) -> None:
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
+class MailService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        limit: AddressLimit,
+        doorbell: threading.Event,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._limit = limit
+        self._doorbell = doorbell
+        self._clock = clock
+        self._domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+
+    # -- queueing (in the request's transaction) --------------------------------
+
+    def queue_link(
+        self, session: Session, kind: MailKind, user_id: uuid.UUID | None, to_address: str
+    ) -> bool:
+        """Queue a mail with a link, unless the address had its MAIL_RATE_LIMIT;
+        the caller answers the same either way. `user_id` None queues a mail that
+        will never be sent: the sender drops it (see forgot-password)."""
+        if not self._limit.allow(to_address):
+            logger.info("link mail not queued: the address reached MAIL_RATE_LIMIT")
+            return False
+        self._queue(session, OutboxMessage(kind=kind.value, user_id=user_id, to_address=to_address))
+        return True
+
+    def queue_password_changed(self, session: Session, user: User, *, reset: bool) -> None:
+        body = _CHANGED_NOTICE.format(
+            email=user.email,
+            how="reset with an emailed link" if reset else "changed",
+            when=self._clock().strftime("%Y-%m-%d %H:%M"),
+        )
+        self._queue_notice(session, MailKind.PASSWORD_CHANGED, user, user.email, body)
+
+    def queue_email_change_notice(self, session: Session, user: User, new_email: str) -> None:
+        body = _EMAIL_CHANGE_NOTICE.format(email=user.email, new_email=new_email)
+        self._queue_notice(session, MailKind.EMAIL_CHANGE_NOTICE, user, user.email, body)
+
+    def _queue_notice(
+        self, session: Session, kind: MailKind, user: User, to_address: str, body: str
+    ) -> None:
+        message = OutboxMessage(kind=kind.value, user_id=user.id, to_address=to_address, body=body)
+        self._queue(session, message)
+
+    def _queue(self, session: Session, message: OutboxMessage) -> None:
+        outbox.add(session, message)
+        run_after_commit(session, self._doorbell.set)
+
+    # -- composing (in the sender's transaction) -------------------------------
+
+    def compose(self, session: Session, message: OutboxMessage) -> EmailMessage | None:
+        """The mail to send for a queued message, or None when there is nothing to
+        send any more (the account is gone, disabled, or its address changed)."""
+        kind = MailKind(message.kind)
+        body = self._link_body(session, kind, message) if kind in _LINKS else message.body
+        if body is None:
+            return None
+        mail = EmailMessage()
+        mail["From"] = self._settings.mail_from
+        mail["To"] = message.to_address
+        mail["Subject"] = SUBJECTS[kind]
+        mail["Date"] = formatdate(usegmt=True)
+        mail["Message-ID"] = make_msgid(domain=self._domain)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(body)
+        return mail
+
+    def _link_body(self, session: Session, kind: MailKind, message: OutboxMessage) -> str | None:
+        user = users.get_by_id(session, message.user_id) if message.user_id else None
+        if user is None or not user.is_active:
+            return None
+        if kind is MailKind.CHANGE_EMAIL:
+            if message.to_address == user.email or users.get_by_email(session, message.to_address):
+                return None
+        elif user.email != message.to_address:
+            return None
+        if kind is MailKind.VERIFY_EMAIL and user.email_verified_at is not None:
+            return None
+
+        purpose, template = _LINKS[kind]
+        if purpose is LinkPurpose.PASSWORD_RESET:
+            ttl, url = self._settings.password_reset_ttl_seconds, self._settings.password_reset_url
+        else:
+            ttl, url = self._settings.email_verify_ttl_seconds, self._settings.email_verify_url
+        token, token_hash = new_link_token()
+        now = self._clock()
+        links.void(session, user.id, [purpose])  # a newer link voids older ones
+        links.add(
+            session,
+            Link(
+                user_id=user.id,
+                purpose=purpose.value,
+                token_hash=token_hash,
+                email=message.to_address,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl),
+            ),
+        )
+        return template.format(
+            email=message.to_address, url=url.replace("{token}", token), ttl=_human(ttl)
+        )
