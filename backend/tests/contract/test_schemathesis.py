@@ -40,6 +40,14 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
         "GET /auth/sessions",
         "GET /api/{user_id}/auth-events",
         "GET /health",
+        "PATCH /auth/me",
+        "POST /auth/password/change",
+        "POST /auth/password/forgot",
+        "POST /auth/password/reset",
+        "POST /auth/email/verify",
+        "POST /auth/email/verify/resend",
+        "POST /auth/email/change",
+        "POST /auth/me/delete",
     }
     for operation in operations:
         if operation.label.startswith("POST /auth/logout"):
@@ -52,12 +60,25 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
 
 # Schema-valid but refused on purpose: the password policy (common-password list, no
 # email in the password) is more than JSON Schema can say, so a valid-looking
-# signup may get 422 weak_password.
-SEMANTIC_422 = {"POST /auth/signup"}
+# signup may get 422 weak_password; email-validator refuses reserved domains such as
+# `.test` that the `email` format admits; control characters are refused in names
+# and passwords (the schema says so with a pattern, which the generator does not
+# always follow); a made-up link token is well-formed and still 400 link_invalid; a
+# made-up password is 400 wrong_password.
+SEMANTIC_REFUSALS = {
+    "POST /auth/signup",
+    "POST /auth/password/forgot",
+    "PATCH /auth/me",
+    "POST /auth/password/reset",
+    "POST /auth/password/change",
+    "POST /auth/email/verify",
+    "POST /auth/email/change",
+    "POST /auth/me/delete",
+}
 
 
 def _explore(operation: schemathesis.APIOperation, token: str) -> None:
-    excluded = [checks.positive_data_acceptance] if operation.label in SEMANTIC_422 else []
+    excluded = [checks.positive_data_acceptance] if operation.label in SEMANTIC_REFUSALS else []
 
     @given(case=operation.as_strategy(), authorized=st.booleans())
     @settings(

@@ -124,3 +124,54 @@ def test_users_email_is_unique(empty_database_url: str, engine: Engine) -> None:
     insert_user(engine, "bob@example.com")
     with pytest.raises(IntegrityError):
         insert_user(engine, "alice@example.com")
+
+
+def test_account_lifecycle_migration_keeps_existing_users(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0002 upgrades a database in use: users stay (unverified), their audit rows stay,
+    and afterwards an audit row may outlive its user. Downgrading clears what the old
+    foreign key would not accept and drops the new tables."""
+    run_migrations(empty_database_url, "0001")
+    insert_user(engine, "alice@example.com")
+    with engine.begin() as connection:
+        alice = connection.execute(
+            text("SELECT id FROM users WHERE email = 'alice@example.com'")
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO auth_events (id, user_id, event_type, email, created_at) "
+                "VALUES (:id, :user_id, 'signup', 'alice@example.com', :now)"
+            ),
+            {"id": uuid.uuid4().hex, "user_id": alice, "now": datetime.now(UTC)},
+        )
+
+    run_migrations(empty_database_url)
+
+    assert table_names(engine) == APP_TABLES | {"alembic_version"}
+    assert schema_differences(engine) == []
+    with engine.begin() as connection:
+        verified = connection.execute(
+            text("SELECT email_verified_at FROM users WHERE email = 'alice@example.com'")
+        ).one()
+        assert verified == (None,)
+        # An audit row of a user who no longer exists is now allowed.
+        connection.execute(
+            text(
+                "INSERT INTO auth_events (id, user_id, event_type, created_at) "
+                "VALUES (:id, :user_id, 'account_deleted', :now)"
+            ),
+            {"id": uuid.uuid4().hex, "user_id": uuid.uuid4().hex, "now": datetime.now(UTC)},
+        )
+
+    run_migrations(empty_database_url, "0001", down=True)
+
+    assert table_names(engine) == {"users", "sessions", "auth_events", "alembic_version"}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT event_type, user_id IS NULL FROM auth_events ORDER BY event_type")
+        ).all()
+    assert [(event, bool(orphan)) for event, orphan in rows] == [
+        ("account_deleted", True),
+        ("signup", False),
+    ]

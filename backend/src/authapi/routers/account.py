@@ -9,6 +9,7 @@ from authapi.deps import AccountServiceDep, ClientInfoDep, CurrentPrincipal, Ses
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
 from authapi.schemas.account import (
+    Accepted,
     AccountDeleteRequest,
     EmailChangeRequest,
     EmailVerifyRequest,
@@ -18,6 +19,14 @@ from authapi.schemas.account import (
     ProfileUpdate,
 )
 from authapi.schemas.auth import UserOut
+
+# One answer per 202, whatever happened behind it (forgot must not tell who exists).
+FORGOT_ACCEPTED = Accepted(detail="If an account uses this address, a reset link is on its way.")
+RESEND_ACCEPTED = Accepted(detail="If the address is still unverified, a new link is on its way.")
+CHANGE_ACCEPTED = Accepted(
+    detail="A confirmation link is on its way to the new address; "
+    "the address changes when it is opened."
+)
 
 router = APIRouter(prefix="/auth", tags=["account"])
 # Reachable without a token, with a link token or an email: limited per client IP
@@ -64,10 +73,11 @@ def forgot_password(
     session: SessionDep,
     account: AccountServiceDep,
     client: ClientInfoDep,
-) -> None:
+) -> Accepted:
     """Mail a password reset link, if an active account has this address. The answer
     is the same either way, so it does not tell who has an account."""
     account.request_password_reset(session, body.email, client)
+    return FORGOT_ACCEPTED
 
 
 @link_router.post(
@@ -104,9 +114,10 @@ def verify_email(
 @router.post("/email/verify/resend", status_code=status.HTTP_202_ACCEPTED, responses=problems(401))
 def resend_verification(
     principal: CurrentPrincipal, session: SessionDep, account: AccountServiceDep
-) -> None:
+) -> Accepted:
     """Mail a fresh verification link while the address is unverified."""
     account.resend_verification(session, principal)
+    return RESEND_ACCEPTED
 
 
 @router.post(
@@ -120,10 +131,11 @@ def change_email(
     session: SessionDep,
     account: AccountServiceDep,
     client: ClientInfoDep,
-) -> None:
+) -> Accepted:
     """Ask to change the address: a link goes to the new address, a notice to the old.
     The address changes only when the link is opened."""
     account.request_email_change(session, principal, body.new_email, body.password, client)
+    return CHANGE_ACCEPTED
 
 
 @router.post(

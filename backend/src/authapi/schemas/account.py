@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from authapi.schemas.auth import PASSWORD_INPUT_MAX
 from authapi.schemas.common import Email
@@ -20,9 +20,16 @@ def no_control_characters(value: str) -> str:
     return value
 
 
+# The same rule, stated in the OpenAPI schema (checked by the validator above).
+NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]*$"
+
 Password = Annotated[
     str,
-    Field(min_length=1, max_length=PASSWORD_INPUT_MAX),
+    Field(
+        min_length=1,
+        max_length=PASSWORD_INPUT_MAX,
+        json_schema_extra={"pattern": NO_CONTROL_PATTERN},
+    ),
     AfterValidator(no_control_characters),
 ]
 # Mailed link tokens are 43 URL-safe characters; anything else cannot be one.
@@ -37,10 +44,11 @@ LinkToken = Annotated[
 ]
 
 
-def _trimmed_name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return no_control_characters(value).strip() or None
+Name = Annotated[
+    str,
+    Field(max_length=100, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+    AfterValidator(no_control_characters),
+]
 
 
 class _Strict(BaseModel):
@@ -50,9 +58,14 @@ class _Strict(BaseModel):
 class ProfileUpdate(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"name": "Ada"}})
 
-    name: Annotated[str | None, Field(max_length=100), AfterValidator(_trimmed_name)] = Field(
+    name: Name | None = Field(
         default=None, description="Null (or blank) clears the name; omitted leaves it."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _trim(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
 
 
 class PasswordChangeRequest(_Strict):
@@ -84,3 +97,9 @@ class EmailChangeRequest(_Strict):
 
 class AccountDeleteRequest(_Strict):
     password: Password
+
+
+class Accepted(BaseModel):
+    """A 202: the request is taken; what follows happens by mail."""
+
+    detail: str
