@@ -22,9 +22,22 @@ from servers import free_port
 LINK_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
 
 
+# Recipients the server refuses for good (550), as a real server does unknown users.
+UNKNOWN_RECIPIENT_PREFIX = "nobody-"
+
+
 class _Collector:
     def __init__(self, mailbox: Mailbox) -> None:
         self._mailbox = mailbox
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith(UNKNOWN_RECIPIENT_PREFIX):
+            self._mailbox.refused.append(address)
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or b""
@@ -41,6 +54,7 @@ class Mailbox:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.refused: list[str] = []
         self._lock = threading.Condition()
         self._controller: Controller | None = None
 

@@ -134,16 +134,26 @@ class OutboxSender:
             self._thread = None
 
     def _run(self) -> None:
+        database_down = False
         while not self._stopping.is_set():
             self._doorbell.clear()
             try:
-                if self.deliver_due():
-                    continue  # there may be more
-            except SQLAlchemyError:
-                logger.warning("mail sender: database unavailable; retrying", exc_info=True)
+                claimed = self.deliver_due()
+            except SQLAlchemyError as exc:
+                # Once per outage, not once a second: the health check reports it too.
+                if not database_down:
+                    logger.warning("mail sender: database unavailable (%s)", type(exc).__name__)
+                database_down = True
+                claimed = 0
             except Exception:
-                logger.exception("mail sender: unexpected error; retrying")
-            self._doorbell.wait(POLL_SECONDS)
+                logger.exception("mail sender: unexpected error")
+                claimed = 0
+            else:
+                if database_down:
+                    logger.info("mail sender: database reachable again")
+                database_down = False
+            if not claimed:
+                self._doorbell.wait(POLL_SECONDS)
 
     def deliver_due(self) -> int:
         """Claim the due messages and deliver them; returns how many were claimed."""
@@ -175,18 +185,18 @@ class OutboxSender:
             return
         try:
             self._transport.send(mail)
-        except (OSError, smtplib.SMTPException) as exc:
-            self._failed(message, exc)
+        except Exception as exc:  # whatever went wrong, the attempt is recorded
+            self._failed(message, exc, permanent=_permanent(exc))
             return
         with Session(self._engine) as session:
             outbox.mark_done(session, message.id, MailStatus.SENT, self._clock())
             session.commit()
         logger.info("mail %s (%s) delivered", message.id, kind)
 
-    def _failed(self, message: OutboxMessage, exc: Exception) -> None:
+    def _failed(self, message: OutboxMessage, exc: Exception, *, permanent: bool) -> None:
         error = f"{type(exc).__name__}: {exc}"[:200]
         retry_at: datetime | None = None
-        if message.attempts < self._max_attempts:
+        if message.attempts < self._max_attempts and not permanent:
             delay = min(self._retry_seconds * 2 ** (message.attempts - 1), MAX_RETRY_SECONDS)
             retry_at = self._clock() + timedelta(seconds=delay)
         with Session(self._engine) as session:
@@ -204,3 +214,14 @@ class OutboxSender:
                 error,
                 retry_at.isoformat(timespec="seconds"),
             )
+
+
+def _permanent(exc: Exception) -> bool:
+    """A 5xx refusal of the recipient, sender or message will be refused again:
+    retrying only delays the failure. Everything else (connection refused, timeouts,
+    4xx, a failed login after a credentials fix) is worth another attempt."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _reply in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return False
