@@ -66,14 +66,15 @@ def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def authapi_server(workdir: Path, **settings: str) -> Iterator[str]:
+def authapi_server(workdir: Path, port: int | None = None, **settings: str) -> Iterator[str]:
     """`python -m authapi migrate` then `serve`, as `make run` does, configured only by
     the environment in `workdir` (so no developer `.env` is read); yields the base URL.
 
     Two servers may share one `workdir` (and so one SQLite database). The server's
-    output goes to a log file that is shown if it fails to start.
+    output goes to a log file that is shown if it fails to start. `port` is for a
+    caller that must know the URL before the server starts (mailed links name it).
     """
-    port = free_port()
+    port = port or free_port()
     env = {
         # The caller's own authapi settings must not leak into the server under test.
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},

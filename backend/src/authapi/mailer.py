@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from authapi.db import read_session
-from authapi.models import MailKind, MailStatus, OutboxMessage
+from authapi.models import MailStatus, OutboxMessage
 from authapi.models.base import utcnow
 from authapi.repositories import outbox
 
@@ -174,12 +174,19 @@ class OutboxSender:
         return len(claimed)
 
     def _deliver(self, message: OutboxMessage) -> None:
-        kind = MailKind(message.kind).value
-        with Session(self._engine) as session:
-            mail = self._compose(session, message)
-            if mail is None:
-                outbox.mark_done(session, message.id, MailStatus.DROPPED, self._clock())
-            session.commit()
+        kind = message.kind
+        try:
+            with Session(self._engine) as session:
+                mail = self._compose(session, message)
+                if mail is None:
+                    outbox.mark_done(session, message.id, MailStatus.DROPPED, self._clock())
+                session.commit()
+        except SQLAlchemyError:
+            raise  # the database is down: the claim expires and the message is retried
+        except Exception as exc:  # a message that cannot be composed never will be
+            logger.exception("mail %s (%s): cannot be composed", message.id, kind)
+            self._failed(message, exc, permanent=True)
+            return
         if mail is None:
             logger.info("mail %s (%s): nothing to send any more; dropped", message.id, kind)
             return

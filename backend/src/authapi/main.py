@@ -81,6 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "log and reaches nobody; set MAIL_URL to an SMTP server",
             settings.host,
         )
+    if mail_url.startswith("smtp://") and "@" in mail_url.split("://", 1)[1]:
+        logger.warning(
+            "MAIL_URL=smtp:// with credentials sends them in clear text; "
+            "use smtp+starttls:// or smtps:// unless the relay is on this host"
+        )
     hasher = PasswordHasher(settings.bcrypt_rounds)
     throttle = LoginThrottle(settings)
     doorbell = threading.Event()  # rung after a commit that queued mail

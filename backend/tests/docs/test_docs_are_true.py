@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,25 +56,68 @@ def test_data_model_names_every_column_of_every_table() -> None:
             assert f"`{index.name}`" in section, f"{table.name}: index {index.name}"
 
 
-@pytest.mark.slow
-def test_readme_curl_tour_runs_against_a_live_server(tmp_path: Path) -> None:
-    tour = _section(README, "## Quick tour")
-    block = re.search(r"```sh\n(.*?)```", tour, flags=re.DOTALL)
+RESET_TOKEN_LINE = re.compile(r"^RESET_TOKEN=.*$", flags=re.MULTILINE)
+
+
+def _sh_block(section: str) -> str:
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     assert block is not None
     script = block.group(1)
     assert "API=http://127.0.0.1:8000" in script
+    return script
+
+
+def _run(script: str, base_url: str) -> str:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("http://127.0.0.1:8000", base_url)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _reset_token_from_log(workdir: Path, address: str, timeout: float = 10) -> str:
+    """The token of the reset link mailed to `address`, as a reader would copy it
+    from the log: `console://` writes each mail there (servers.authapi_server sends
+    the server's output to workdir/server-<port>.log)."""
+    prefix = Settings.model_fields["password_reset_url"].default.split("{token}")[0]
+    mail = re.compile(
+        rf"console:// mail \(not sent\) to {re.escape(address)}, "
+        rf"subject 'Reset your password':.*?{re.escape(prefix)}([A-Za-z0-9_-]+)",
+        flags=re.DOTALL,
+    )
+    deadline = time.monotonic() + timeout
+    log = ""
+    while time.monotonic() < deadline:  # the sender delivers just after the commit
+        log = "".join(path.read_text(errors="replace") for path in workdir.glob("server-*.log"))
+        tokens = mail.findall(log)
+        if tokens:
+            return str(tokens[-1])
+        time.sleep(0.1)
+    raise AssertionError(f"no reset mail to {address} in the server log:\n{log[-4000:]}")
+
+
+@pytest.mark.slow
+def test_readme_curl_tour_runs_against_a_live_server(tmp_path: Path) -> None:
+    """The tour, then its forgot-password part, on one server: the second part
+    resets the password of the account the first one created."""
+    tour = _sh_block(_section(README, "## Quick tour"))
+    forgot = _sh_block(_section(README, "### Forgot password: a link by mail"))
+    # The reader runs the part before the token line, copies the token from the
+    # log, then runs the rest: so does this test.
+    placeholder = RESET_TOKEN_LINE.search(forgot)
+    assert placeholder is not None
+    ask, use = forgot[: placeholder.start()], forgot[placeholder.end() :]
 
     with authapi_server(tmp_path) as base_url:
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script.replace("http://127.0.0.1:8000", base_url)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        out = _run(tour, base_url)
+        asked = _run(ask, base_url)
+        token = _reset_token_from_log(tmp_path, "ada@example.com")
+        used = _run(f"API={base_url}\nRESET_TOKEN={token}\n{use}", base_url)
 
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
     assert '"access_token"' in out  # signup answered 201 with a token
     assert '"email":"ada@example.com"' in out  # /auth/me
     assert '"current":true' in out  # /auth/sessions
@@ -81,3 +125,14 @@ def test_readme_curl_tour_runs_against_a_live_server(tmp_path: Path) -> None:
     assert "204" in lines  # logout
     assert lines[-1] == "401"  # the same token afterwards
     assert '"code":"token_revoked"' in out
+
+    # Two 202s with the same body: an address with an account and one without.
+    answers = asked.strip().splitlines()
+    assert answers[1::2] == ["202", "202"]
+    assert answers[0] == answers[2]
+
+    # Reset 204, the same link again 400 link_invalid, the new password logs in.
+    lines = used.strip().splitlines()
+    assert lines[0] == "204"
+    assert '"code":"link_invalid"' in lines[1]
+    assert lines[2:] == ["400", "200"]

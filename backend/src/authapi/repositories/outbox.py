@@ -82,5 +82,11 @@ def mark_failed(
     session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
 
 
-def delete_for_user(session: Session, user_id: uuid.UUID) -> None:
-    session.execute(delete(OutboxMessage).where(col(OutboxMessage.user_id) == user_id))
+def delete_for_user(session: Session, user_id: uuid.UUID, address: str) -> None:
+    """Every message of the user or to their address (a reset asked for it before
+    the account existed is kept with no user)."""
+    session.execute(
+        delete(OutboxMessage).where(
+            or_(col(OutboxMessage.user_id) == user_id, col(OutboxMessage.to_address) == address)
+        )
+    )

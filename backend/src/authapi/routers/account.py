@@ -40,9 +40,11 @@ def update_me(
     principal: CurrentPrincipal,
     session: SessionDep,
     account: AccountServiceDep,
+    client: ClientInfoDep,
 ) -> UserOut:
     """Change the profile (`name`; null clears it). Fields left out stay as they are."""
-    user = account.update_profile(session, principal, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    user = account.update_profile(session, principal, changes, client)
     return UserOut.model_validate(user, from_attributes=True)
 
 

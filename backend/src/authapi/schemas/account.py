@@ -3,25 +3,12 @@ a field name never passes for a request that changes nothing."""
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from authapi.schemas.auth import PASSWORD_INPUT_MAX
-from authapi.schemas.common import Email
-
-
-def no_control_characters(value: str) -> str:
-    """NUL and other control characters (and lone surrogates) are never part of a
-    name or a password anyone typed; PostgreSQL would refuse NUL in text anyway."""
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-# The same rule, stated in the OpenAPI schema (checked by the validator above).
-NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]*$"
+from authapi.schemas.common import NO_CONTROL_PATTERN, Email, Name, no_control_characters
 
 Password = Annotated[
     str,
@@ -41,13 +28,6 @@ LinkToken = Annotated[
         pattern=r"^[A-Za-z0-9_-]+$",
         description="The `token` parameter of the mailed link.",
     ),
-]
-
-
-Name = Annotated[
-    str,
-    Field(max_length=100, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
-    AfterValidator(no_control_characters),
 ]
 
 

@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from authapi.schemas.common import Email, LoginEmail
+from authapi.schemas.common import (
+    NO_CONTROL_PATTERN,
+    Email,
+    LoginEmail,
+    Name,
+    no_control_characters,
+)
 
 # Long enough for any real password, short enough that nobody can make us hash megabytes.
 PASSWORD_INPUT_MAX = 1024
@@ -20,8 +26,12 @@ class SignupRequest(BaseModel):
     )
 
     email: Email
-    password: str = Field(max_length=PASSWORD_INPUT_MAX)
-    name: str | None = Field(default=None, max_length=100)
+    password: Annotated[
+        str,
+        Field(max_length=PASSWORD_INPUT_MAX, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+        AfterValidator(no_control_characters),
+    ]
+    name: Name | None = None
 
     @field_validator("name")
     @classmethod

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
@@ -38,6 +39,25 @@ LoginEmail = Annotated[
     str,
     Field(min_length=1, max_length=EMAIL_MAX_LENGTH, json_schema_extra={"format": "email"}),
     AfterValidator(normalize_login_email),
+]
+
+
+def no_control_characters(value: str) -> str:
+    """NUL and other control characters (and lone surrogates) are never part of a
+    name or a password anyone typed; PostgreSQL would refuse NUL in text anyway."""
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# The same rule, stated in the OpenAPI schema (checked by the validator above).
+NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]*$"
+
+
+Name = Annotated[
+    str,
+    Field(max_length=100, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+    AfterValidator(no_control_characters),
 ]
 
 

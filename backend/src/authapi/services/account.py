@@ -41,12 +41,19 @@ class AccountService:
     # -- logged in ---------------------------------------------------------------
 
     def update_profile(
-        self, session: Session, principal: Principal, changes: dict[str, str | None]
+        self,
+        session: Session,
+        principal: Principal,
+        changes: dict[str, str | None],
+        client: ClientInfo,
     ) -> User:
         user = self._user(session, principal)
-        if "name" in changes:
+        if "name" in changes and changes["name"] != user.name:
             user.name = changes["name"]
             users.save(session, user)
+            audit.record(
+                session, AuthEventType.PROFILE_UPDATED, client, user_id=user.id, email=user.email
+            )
         return user
 
     def change_password(
@@ -60,7 +67,7 @@ class AccountService:
         """Sets the new password and logs out every *other* session: whoever else
         holds a token of this account (a thief, an old device) is out."""
         user = self._user(session, principal)
-        self._require_strong(new_password, user.email)
+        self._require_strong(new_password, user.email, "new_password")
         self._confirm_password(user, current_password, client)
         users.set_password_hash(session, user, self._hasher.hash(new_password))
         sessions.revoke_others(session, user.id, principal.session_id, self._clock())
@@ -100,8 +107,9 @@ class AccountService:
         self._confirm_password(user, password, client)
         if users.get_by_email(session, new_email) is not None:
             raise errors.EmailTaken
-        self._mail.queue_link(session, MailKind.CHANGE_EMAIL, user.id, new_email)
-        self._mail.queue_email_change_notice(session, user, new_email)
+        # The notice goes with the link only: without a link there is no change to warn of.
+        if self._mail.queue_link(session, MailKind.CHANGE_EMAIL, user.id, new_email):
+            self._mail.queue_email_change_notice(session, user, new_email)
         audit.record(
             session, AuthEventType.EMAIL_CHANGE_REQUESTED, client, user_id=user.id, email=new_email
         )
@@ -115,7 +123,7 @@ class AccountService:
         self._confirm_password(user, password, client)
         auth_events.erase_email(session, user.id, user.email)
         links.delete_for_user(session, user.id)
-        outbox.delete_for_user(session, user.id)
+        outbox.delete_for_user(session, user.id, user.email)
         sessions.delete_for_user(session, user.id)
         users.delete(session, user)
         audit.record(session, AuthEventType.ACCOUNT_DELETED, client, user_id=user.id)
@@ -142,10 +150,13 @@ class AccountService:
     ) -> None:
         link, user = self._link(session, token, [LinkPurpose.PASSWORD_RESET])
         # Before the link is spent: a refused password leaves it usable.
-        self._require_strong(new_password, user.email)
+        self._require_strong(new_password, user.email, "new_password")
+        # Hash before the first write: on SQLite the write lock is held from the first
+        # write to the commit, and bcrypt would hold it for a quarter of a second.
+        password_hash = self._hasher.hash(new_password)
         self._consume(session, link)
         now = self._clock()
-        users.set_password_hash(session, user, self._hasher.hash(new_password))
+        users.set_password_hash(session, user, password_hash)
         if user.email_verified_at is None:  # the link reached the inbox: the address is real
             user.email_verified_at = now
             users.save(session, user)
@@ -215,8 +226,8 @@ class AccountService:
             raise errors.LinkInvalid
 
     @staticmethod
-    def _require_strong(password: str, email: str) -> None:
-        problems = password_problems(password, email)
+    def _require_strong(password: str, email: str, field: str) -> None:
+        problems = password_problems(password, email, field)
         if problems:
             raise errors.WeakPassword(errors=problems)
 

@@ -68,8 +68,8 @@ your password stays as it is.
 """
 _CHANGED_NOTICE = """Hello,
 
-the password of the account {email} was {how} at {when} UTC, and every other session
-of the account was logged out.
+the password of the account {email} was {how} at {when} UTC, and {sessions}
+of the account logged out.
 
 If this was not you, reset your password now with "Forgot password" and check the
 address of your account.
@@ -141,6 +141,7 @@ class MailService:
         body = _CHANGED_NOTICE.format(
             email=user.email,
             how="reset with an emailed link" if reset else "changed",
+            sessions="every session" if reset else "every other session",
             when=self._clock().strftime("%Y-%m-%d %H:%M"),
         )
         self._queue_notice(session, MailKind.PASSWORD_CHANGED, user, user.email, body)

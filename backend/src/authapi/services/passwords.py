@@ -20,13 +20,14 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line.strip())
 
 
-def password_problems(password: str, email: str) -> list[dict[str, str]]:
-    """Every rule the password breaks, each as its own `{field, message, code}`."""
+def password_problems(password: str, email: str, field: str = "password") -> list[dict[str, str]]:
+    """Every rule the password breaks, each as its own `{field, message, code}`,
+    named after the request's `field`."""
     password = normalize_password(password)
     problems: list[dict[str, str]] = []
 
     def fail(code: str, message: str) -> None:
-        problems.append({"field": "password", "message": message, "code": code})
+        problems.append({"field": field, "message": message, "code": code})
 
     if len(password) < MIN_LENGTH:
         fail("too_short", f"Use at least {MIN_LENGTH} characters.")
