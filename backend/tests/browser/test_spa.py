@@ -9,69 +9,17 @@ cross-origin fetch that the browser checks against the API's CORS answer:
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Locator, Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
+from browser.spa_helpers import expect_result, output, sign_up, workdir
 from servers import authapi_server
-from support import PROJECT_ROOT, STRONG_PASSWORD, unique_email
+from support import STRONG_PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
-
-SPA_DIR = PROJECT_ROOT / "examples" / "spa"
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def spa_origin() -> Iterator[str]:
-    """examples/spa served by a static server of its own: another origin than the API."""
-    handler = functools.partial(QuietHandler, directory=str(SPA_DIR))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def workdir(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    path.mkdir()
-    return path
-
-
-def output(page: Page) -> Locator:
-    return page.locator("#output")
-
-
-def expect_result(page: Page, call: str, status: int) -> None:
-    """The output area shows the finished call with this HTTP status."""
-    out = output(page)
-    expect(out).not_to_have_attribute("data-state", "pending")
-    expect(out).to_contain_text(call)
-    expect(out).to_have_attribute("data-status", str(status))
-    expect(out).to_contain_text(f"-> {status}")
-
-
-def sign_up(page: Page, email: str) -> None:
-    page.locator("#signup-email").fill(email)
-    page.locator("#signup-password").fill(STRONG_PASSWORD)
-    page.locator("#signup-name").fill("Spa User")
-    page.get_by_role("button", name="Sign up").click()
 
 
 def test_spa_flow_from_a_listed_origin(page: Page, spa_origin: str, tmp_path: Path) -> None:
