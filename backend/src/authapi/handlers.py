@@ -66,8 +66,20 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8, say): the same client
+# mistake as broken JSON, which is a 422 validation_error.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, exc)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        field_error = {
+            "field": "body",
+            "message": "The body is not valid JSON.",
+            "code": "json_invalid",
+        }
+        return problem_response(request, errors.ValidationFailed(errors=[field_error]))
     error_type = _HTTP_ERRORS.get(exc.status_code)
     if error_type is not None:
         error = error_type()
