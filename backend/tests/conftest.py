@@ -127,8 +127,9 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-def mail_client(make_client: Callable[..., TestClient], mailbox: Mailbox) -> TestClient:
-    """The app delivering its mail over SMTP to `mailbox`, with roomy per-IP limits."""
+def mail_client(mailbox: Mailbox, make_client: Callable[..., TestClient]) -> TestClient:
+    """The app delivering its mail over SMTP to `mailbox`, with roomy per-IP limits.
+    (`mailbox` first: it is set up first and torn down last, after the app's sender.)"""
     return make_client(
         mail_url=mailbox.url, rate_limit_auth="1000/minute", mail_rate_limit="1000/hour"
     )
