@@ -28,6 +28,7 @@ from support import (
     drop_postgres_database,
     postgres_available,
     run_migrations,
+    truncate_all_sql,
 )
 
 
@@ -66,7 +67,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with engine.begin() as connection:
         # A transaction the app left open would make TRUNCATE wait forever: fail instead.
         connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-        connection.execute(text("TRUNCATE auth_events, sessions, links, mail_outbox, users"))
+        connection.execute(text(truncate_all_sql()))
     engine.dispose()
 
 

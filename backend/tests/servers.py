@@ -116,7 +116,8 @@ def authapi_server(workdir: Path, port: int | None = None, **settings: str) -> I
 
     try:
         try:
-            wait_for(healthy, 20, "authapi")
+            # Generous: on a loaded 2-core machine two workers took more than 20 s.
+            wait_for(healthy, 60, "authapi")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n{_tail(log_path)}") from None
         yield base_url

@@ -79,6 +79,15 @@ def drop_postgres_database(name: str) -> None:
         admin.dispose()
 
 
+def truncate_all_sql() -> str:
+    """One TRUNCATE of every app table, so that a new table is never forgotten."""
+    from sqlmodel import SQLModel
+
+    import authapi.models  # noqa: F401  (registers the tables)
+
+    return "TRUNCATE " + ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+
+
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 

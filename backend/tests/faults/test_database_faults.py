@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from faults.tcp_proxy import TcpProxy
 from servers import free_port
-from support import STRONG_PASSWORD, signup, unique_email
+from support import STRONG_PASSWORD, signup, truncate_all_sql, unique_email
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def proxied_postgres(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
         with engine.begin() as connection:
             # A transaction the app left open would make TRUNCATE wait forever.
             connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text("TRUNCATE auth_events, sessions, users"))
+            connection.execute(text(truncate_all_sql()))
         engine.dispose()
 
 
