@@ -9,6 +9,7 @@ markdown table (also written to bench/results/latest.md):
 - POST /auth/login with 32 connections, as a ratio of that ceiling;
 - GET /auth/me, as a ratio of bench/bare_app.py (it only decodes the same JWT), served
   the same way beside authapi and measured in the same pass;
+- POST /auth/refresh, each answer's refresh token used for a next request (rotation);
 - GET /health on one connection while 8 connections log in;
 - GET /health keep-alive on one connection (the TCP_NODELAY trap), with a control;
 - RSS of each uvicorn worker.
@@ -53,6 +54,7 @@ from table import (
     LEGEND,
     LOGIN_CONNECTIONS,
     ME_CONNECTIONS,
+    REFRESH_CONNECTIONS,
     STORM_CONNECTIONS,
     Ceiling,
     Pass,
@@ -328,6 +330,22 @@ class Bench:
         usage.apply(health, logins)
         return health, logins
 
+    def _refresh_tokens(self, app: Server, count: int) -> list[str]:
+        """Fresh refresh tokens, one login each: every pass starts new rotation chains."""
+
+        def login(user: int) -> str:
+            status, body = request(
+                "POST",
+                app.url + "/auth/login",
+                {"email": f"bench{user}@example.com", "password": PASSWORD},
+            )
+            if status != 200:
+                raise RuntimeError(f"login for refresh tokens failed: {status} {body}")
+            return str(body["refresh_token"])
+
+        with ThreadPoolExecutor(max_workers=cores()) as pool:
+            return list(pool.map(login, range(count)))
+
     def run_workers(self, workers: int, env: dict[str, str]) -> WorkerResults:
         seconds = self.options.duration
         results = WorkerResults(workers)
@@ -371,6 +389,17 @@ class Bench:
                     bare, "/me", "get.lua", ME_CONNECTIONS, seconds, BENCH_TOKEN=token
                 )
                 self._settle()
+                refresh_tokens = self._refresh_tokens(app, 2 * REFRESH_CONNECTIONS)
+                self._settle()
+                refresh = self._wrk(
+                    app,
+                    "/auth/refresh",
+                    "refresh.lua",
+                    REFRESH_CONNECTIONS,
+                    seconds,
+                    BENCH_REFRESH_TOKENS=",".join(refresh_tokens),
+                )
+                self._settle()
                 # Twice as long: each of 32 queued logins waits seconds for its turn.
                 login = self._wrk(
                     app, "", "login.lua", LOGIN_CONNECTIONS, 2 * seconds, **self.login_env
@@ -383,6 +412,7 @@ class Bench:
                         keepalive=keepalive,
                         me=me,
                         bare=bare_me,
+                        refresh=refresh,
                         login=login,
                         storm_health=storm_health,
                         storm_login=storm_login,

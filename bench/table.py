@@ -10,6 +10,7 @@ from loadgen import Load
 
 LOGIN_CONNECTIONS = 32
 ME_CONNECTIONS = 32
+REFRESH_CONNECTIONS = 4
 STORM_CONNECTIONS = 8
 
 # Targets from issue 6 (on 2 cores, 2 workers).
@@ -33,6 +34,7 @@ class Pass:
     keepalive: Load
     me: Load
     bare: Load
+    refresh: Load
     login: Load
     storm_health: Load
     storm_login: Load
@@ -159,6 +161,13 @@ def render(
             ),
         )
         row(
+            f"POST /auth/refresh with rotation, {REFRESH_CONNECTIONS} connections",
+            w,
+            [rate_cell(p.refresh) for p in passes],
+            " / ".join(f"{p.refresh.rate / p.me.rate:.2f}" for p in passes if p.me.rate),
+            "(of /auth/me; a write per refresh)",
+        )
+        row(
             f"bare FastAPI endpoint decoding the same JWT, {ME_CONNECTIONS} connections",
             w,
             [rate_cell(p.bare) for p in passes],
@@ -229,7 +238,12 @@ def render(
         for number, p in enumerate(passes, 1):
             lopsided = [
                 name
-                for name, load in (("/auth/me", p.me), ("bare", p.bare), ("login", p.login))
+                for name, load in (
+                    ("/auth/me", p.me),
+                    ("bare", p.bare),
+                    ("refresh", p.refresh),
+                    ("login", p.login),
+                )
                 if one_worker_did_it(load)
             ]
             if lopsided:

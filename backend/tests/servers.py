@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+import authapi
 from authapi.config import Settings
 from support import TEST_SECRET
 
@@ -85,6 +86,10 @@ def authapi_server(workdir: Path, port: int | None = None, **settings: str) -> I
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # The authapi these tests import, not whichever one the venv would find.
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(authapi.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
         **settings,
     }
     migrate = subprocess.run(

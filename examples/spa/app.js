@@ -1,13 +1,23 @@
 // authapi example SPA: plain JavaScript, no build step, no dependencies.
-// The access token lives in a variable only: never localStorage, never a cookie,
-// so it is gone when the tab is closed or reloaded.
+//
+// The access token lives in a variable only: never localStorage, never a cookie of
+// ours, so it is gone when the tab is closed or reloaded. The refresh token too, when
+// the API returns it in JSON. With REFRESH_TOKEN_COOKIE=true the API keeps it in an
+// HttpOnly cookie instead, which this script cannot read: the browser sends it to
+// /auth/* on fetches with credentials: "include", and so a reload logs the user in
+// again without a password.
 "use strict";
 
 const params = new URLSearchParams(window.location.search);
 const API = (params.get("api") || "http://127.0.0.1:8000").replace(/\/+$/, "");
 
 let accessToken = null;
-let revokedBy = null; // what revoked the token's session, when the page knows it
+let tokenNote = null; // what happened to the token ("revoked by logout", "refreshed"), when the page knows
+// Where the refresh token travels, learnt from the API's answers: "cookie"
+// (REFRESH_TOKEN_COOKIE=true), "body" (in the JSON; kept in refreshToken), or null
+// while the API has not answered yet.
+let refreshMode = null;
+let refreshToken = null; // in "body" mode only
 
 const $ = (id) => document.getElementById(id);
 const output = $("output");
@@ -15,15 +25,27 @@ const notice = $("notice");
 
 function showTokenState() {
   if (!accessToken) $("token-state").textContent = "none";
-  else $("token-state").textContent = revokedBy ? `yes (revoked by ${revokedBy})` : "yes";
+  else $("token-state").textContent = tokenNote ? `yes (${tokenNote})` : "yes";
+  if (refreshToken) $("refresh-state").textContent = "in memory";
+  else if (refreshMode === "cookie") $("refresh-state").textContent = "HttpOnly cookie (not readable here)";
+  else if (refreshMode === "body") $("refresh-state").textContent = "none";
+  else $("refresh-state").textContent = "unknown yet";
 }
 
-function keepToken(result) {
+// Keep the tokens of a successful signup, login or refresh.
+function keepTokens(result, how) {
   if (result && result.response.ok) {
     accessToken = result.data.access_token;
-    revokedBy = null;
+    tokenNote = how || null;
+    refreshToken = result.data.refresh_token || null;
+    if (refreshToken) refreshMode = "body";
   }
   showTokenState();
+}
+
+// The body of POST /auth/refresh: the token in "body" mode, none in "cookie" mode.
+function refreshBody() {
+  return refreshToken ? { refresh_token: refreshToken } : undefined;
 }
 
 // A sentence for the user about the last call, with an optional link ("#/...").
@@ -45,35 +67,8 @@ function show(label, text, state, status) {
   output.dataset.status = status === undefined ? "" : String(status);
 }
 
-// One call to the API; prints "METHOD /path -> status" and the body.
-async function call(method, path, body) {
-  const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (accessToken) headers["Authorization"] = `Bearer ${accessToken}`;
-  const label = `${method} ${path}`;
-  note("");
-  show(label, "-> ...", "pending");
-  let response;
-  try {
-    response = await fetch(API + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    // A refused CORS request lands here too: the browser hides the response.
-    show(label, `-> network error (CORS refused or API unreachable): ${error}`, "network-error");
-    return null;
-  }
-  const text = await response.text();
-  let data = null;
-  let pretty = text;
-  try {
-    data = JSON.parse(text);
-    pretty = JSON.stringify(data, null, 2);
-  } catch (_) {
-    // not JSON (a 204 has no body): show it as it is
-  }
+function showResult(label, { response, text, data }) {
+  const pretty = data === null ? text : JSON.stringify(data, null, 2); // a 204 has no body
   const requestId = response.headers.get("X-Request-ID");
   show(
     label,
@@ -83,11 +78,107 @@ async function call(method, path, body) {
     response.ok ? "ok" : "http-error",
     response.status,
   );
-  return { response, data };
+}
+
+// One request to the API; throws on a network error (a refused CORS request too:
+// the browser hides the response). The refresh cookie goes along unless the API is
+// known to return the refresh token in JSON: it allows credentials only in cookie
+// mode, and the browser hides every answer to a credentialed request otherwise.
+async function send(method, path, body, credentials) {
+  credentials = credentials || (refreshMode === "body" ? "same-origin" : "include");
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accessToken) headers["Authorization"] = `Bearer ${accessToken}`;
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    credentials,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // The browser let us read the answer to a credentialed request: the API allows
+  // credentials, so it is in cookie mode.
+  if (credentials === "include") refreshMode = "cookie";
+  const text = await response.text();
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch (_) {
+    // not JSON (a 204 has no body)
+  }
+  return { response, text, data };
+}
+
+// A new access token for an expired one, with the refresh token: true if it worked.
+async function renew() {
+  if (refreshMode !== "cookie" && !refreshToken) return false;
+  const result = await send("POST", "/auth/refresh", refreshBody());
+  keepTokens(result, "refreshed");
+  return result.response.ok;
+}
+
+// One call to the API; prints "METHOD /path -> status" and the body. If the access
+// token has expired, the call is made again once, after a refresh.
+async function call(method, path, body) {
+  if (refreshMode === null) await resumeOnce(); // credentials or not: ask the API first
+  let label = `${method} ${path}`;
+  note("");
+  show(label, "-> ...", "pending");
+  let result;
+  try {
+    result = await send(method, path, body);
+    const expired = result.response.status === 401 && result.data && result.data.code === "token_expired";
+    if (expired && path !== "/auth/refresh" && (await renew())) {
+      label += " (again, after refreshing the expired access token)";
+      result = await send(method, path, body);
+    }
+  } catch (error) {
+    show(label, `-> network error (CORS refused or API unreachable): ${error}`, "network-error");
+    return null;
+  }
+  showResult(label, result);
+  return result;
+}
+
+// -- on load: log in again with the refresh cookie, if there is one -------------------
+// One POST /auth/refresh without a body, with credentials:
+// - 200: cookie mode, and the cookie was alive: logged in again, no password typed;
+// - any other answer the page may read (401: no cookie, or a dead one): cookie mode;
+// - a network error: the browser hid the answer. Either the API allows no credentials
+//   (the refresh token comes in JSON: nothing survives a reload) or it is unreachable
+//   or does not list this origin. The same request without credentials tells which.
+
+async function resume() {
+  let result;
+  try {
+    result = await send("POST", "/auth/refresh", undefined, "include");
+  } catch (_) {
+    try {
+      await send("POST", "/auth/refresh", undefined, "same-origin");
+      refreshMode = "body";
+    } catch (_) {
+      // Unreachable, or this origin is not listed: the next call asks again.
+    }
+    showTokenState();
+    return;
+  }
+  if (result.response.ok) {
+    keepTokens(result, "restored with the refresh cookie");
+    showResult("POST /auth/refresh", result);
+    note("Logged in again with the refresh cookie: no password needed.");
+  }
+  showTokenState();
+}
+
+let resuming = null; // the resume() under way, which calls made meanwhile wait for
+
+function resumeOnce() {
+  resuming = resuming || resume().finally(() => (resuming = null));
+  return resuming;
 }
 
 $("api-base").textContent = API;
 showTokenState();
+resumeOnce();
 
 // -- home: signup, login, me, logout, and what needs the token ---------------------
 
@@ -96,12 +187,12 @@ $("signup-form").addEventListener("submit", async (event) => {
   const body = { email: $("signup-email").value, password: $("signup-password").value };
   const name = $("signup-name").value.trim();
   if (name) body.name = name;
-  keepToken(await call("POST", "/auth/signup", body));
+  keepTokens(await call("POST", "/auth/signup", body));
 });
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  keepToken(
+  keepTokens(
     await call("POST", "/auth/login", {
       email: $("login-email").value,
       password: $("login-password").value,
@@ -111,11 +202,21 @@ $("login-form").addEventListener("submit", async (event) => {
 
 $("me-button").addEventListener("click", () => call("GET", "/auth/me"));
 
+// By hand, to watch it: a new access token, and the refresh token's successor (in
+// memory, or in the cookie that the API sets again).
+$("refresh-button").addEventListener("click", async () => {
+  keepTokens(await call("POST", "/auth/refresh", refreshBody()), "refreshed");
+});
+
 $("logout-button").addEventListener("click", async () => {
-  // Keep the token after logout on purpose, so that "Me" shows the server's 401:
-  // the session is revoked server-side, not just forgotten here.
+  // Keep the access token after logout on purpose, so that "Me" shows the server's
+  // 401: the session is revoked server-side, not just forgotten here. The refresh
+  // token went with the session (in cookie mode the API clears the cookie).
   const result = await call("POST", "/auth/logout");
-  if (result && result.response.ok) revokedBy = "logout";
+  if (result && result.response.ok) {
+    tokenNote = "revoked by logout";
+    refreshToken = null;
+  }
   showTokenState();
 });
 
@@ -166,7 +267,8 @@ $("reset-form").addEventListener("submit", async (event) => {
     resetToken = null;
     history.replaceState(null, "", "#/reset-password");
     $("reset-form").reset();
-    if (accessToken) revokedBy = "password reset";
+    if (accessToken) tokenNote = "revoked by password reset";
+    refreshToken = null;
     showTokenState();
     note("Your new password is set and every session was logged out.", {
       href: "#/",

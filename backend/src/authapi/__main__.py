@@ -1,8 +1,9 @@
-"""`python -m authapi serve | migrate | check-config`."""
+"""`python -m authapi serve | migrate | check-config | keys generate`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,11 +17,31 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 def load_settings() -> Settings:
     """Settings, or a readable refusal that never echoes a value (it may be a secret)."""
+    from authapi.keys import KeyConfigError
+    from authapi.main import keys_from_settings
+
     try:
-        return get_settings()
+        settings = get_settings()
+        keys_from_settings(settings)  # key files are read now, not at the first login
     except ValidationError as exc:
         lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         sys.exit("authapi: invalid configuration:\n" + "\n".join(lines))
+    except KeyConfigError as exc:
+        sys.exit(f"authapi: invalid configuration:\n  {exc}")
+    return settings
+
+
+def generate_key(algorithm: str, out: Path) -> None:
+    """Write a new private key, readable by its owner only; never overwrite one."""
+    from authapi.keys import generate_pem
+
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            file.write(generate_pem(algorithm))
+    except FileExistsError:
+        sys.exit(f"authapi: {out} exists; choose another file (keys are never overwritten)")
+    print(f"wrote a new {algorithm} private key to {out}")
 
 
 def migrate(settings: Settings) -> None:
@@ -53,8 +74,19 @@ def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="authapi", description=__doc__)
-    parser.add_argument("command", choices=["serve", "migrate", "check-config"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API (HOST, PORT, WORKERS)")
+    commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("check-config", help="validate the settings and key files")
+    keys = commands.add_parser("keys", help="signing keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = key_commands.add_parser("generate", help="write a new private key (PEM)")
+    generate.add_argument("--algorithm", choices=["ES256", "RS256"], default="ES256")
+    generate.add_argument("--out", type=Path, required=True, help="the file to create")
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        generate_key(args.algorithm, args.out)  # needs no settings
+        return
     settings = load_settings()
     if args.command == "migrate":
         migrate(settings)

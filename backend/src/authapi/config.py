@@ -6,10 +6,11 @@ import ipaddress
 import json
 from email.utils import parseaddr
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The value `.env.example` ships with. `make run` replaces it; the app refuses it so
@@ -46,8 +47,17 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=100)
 
     jwt_secret: SecretStr
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = "HS256"
+    # RS256/ES256: the PEM private key that signs (`python -m authapi keys generate`).
+    jwt_private_key_file: Path | None = None
+    # Retired keys that still verify: PEM files (names ending in .pem) or HS secrets.
+    jwt_previous_keys: Annotated[list[SecretStr], NoDecode] = []
     access_token_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+
+    # Refresh tokens: a session lives at most this long, however often refreshed.
+    session_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    refresh_reuse_interval_seconds: int = Field(default=10, ge=0, le=300)
+    refresh_token_cookie: bool = False
     jwt_issuer: str = "authapi"
     jwt_audience: str = "authapi"
 
@@ -80,7 +90,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("jwt_private_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `JWT_PRIVATE_KEY_FILE=` (as in .env.example) means no file, not the current dir.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trusted_proxies", "cors_origins", "jwt_previous_keys", mode="before")
     @classmethod
     def _plain_lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -139,6 +155,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _session_outlives_token(self) -> Settings:
+        if self.session_ttl_seconds < self.access_token_ttl_seconds:
+            raise ValueError("SESSION_TTL_SECONDS must be at least ACCESS_TOKEN_TTL_SECONDS")
+        if self.refresh_token_cookie and not self.cors_origins:
+            raise ValueError(
+                "REFRESH_TOKEN_COOKIE=true needs CORS_ORIGINS: the cookie is accepted "
+                "only from the listed origins"
+            )
+        return self
 
     @field_validator("jwt_secret")
     @classmethod

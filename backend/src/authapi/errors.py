@@ -28,6 +28,8 @@ class AppError(Exception):
         self.detail_text = detail or self.detail
         self.headers = dict(headers or {})
         self.errors = errors
+        # Extension members of the problem (RFC 9457 3.2), e.g. OAuth2's `error`.
+        self.extensions: dict[str, str] = {}
         super().__init__(self.detail_text)
 
     @property
@@ -113,6 +115,18 @@ class TokenRevoked(_TokenError):
     detail = "The access token has been revoked; log in again."
 
 
+class UnsupportedGrantType(AppError):
+    status = 400
+    code = "unsupported_grant_type"
+    detail = "grant_type must be `password` or `refresh_token`."
+
+
+class OriginNotAllowed(AppError):
+    status = 403
+    code = "origin_not_allowed"
+    detail = "The refresh cookie is accepted only from the origins in CORS_ORIGINS."
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
@@ -171,4 +185,5 @@ def problem_body(error: AppError, request_id: str | None) -> dict[str, Any]:
     }
     if error.errors is not None:
         body["errors"] = error.errors
+    body.update(error.extensions)
     return body

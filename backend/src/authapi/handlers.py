@@ -23,6 +23,7 @@ from authapi.services import audit
 logger = logging.getLogger(__name__)
 
 DB_RETRY_AFTER_SECONDS = 5
+TOKEN_ENDPOINT = "/auth/token"  # noqa: S105
 
 _HTTP_ERRORS: dict[int, type[errors.AppError]] = {
     401: errors.TokenMissing,
@@ -51,7 +52,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     names the field and the rule only."""
     exc = cast(RequestValidationError, exc)
     field_errors = [_field_error(error) for error in exc.errors()]
-    return problem_response(request, errors.ValidationFailed(errors=field_errors))
+    error = errors.ValidationFailed(errors=field_errors)
+    if request.url.path == TOKEN_ENDPOINT:  # OAuth2 clients read `error` (RFC 6749 5.2)
+        error.extensions["error"] = "invalid_request"
+    return problem_response(request, error)
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
@@ -95,6 +99,8 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     exc = cast(RateLimitExceeded, exc)
     limiter: Limiter = request.app.state.limiter
     error = errors.RateLimited()
+    if request.url.path == TOKEN_ENDPOINT:  # RFC 6749 has no code of its own for this
+        error.extensions["error"] = "temporarily_unavailable"
     response = problem_response(request, error)
     # Reading the window for the headers is storage I/O: keep it off the event loop.
     await run_in_threadpool(limiter._inject_headers, response, request.state.view_rate_limit)

@@ -18,15 +18,16 @@ from authapi import __version__
 from authapi.config import Settings, get_settings
 from authapi.db import create_db_engine
 from authapi.handlers import install_error_handlers
+from authapi.keys import KeySet, build_key_set
 from authapi.mailer import OutboxSender, transport_from_url
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import LoginThrottle, MailLimit, create_limiter, register_limits
-from authapi.routers import account, audit, auth, health
+from authapi.routers import account, audit, auth, health, jwks
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.account import AccountService
-from authapi.services.auth import AuthService
+from authapi.services.auth import AuthService, SessionPolicy
 from authapi.services.mail import MailService
 from authapi.services.passwords import common_passwords
 
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.limiter = limiter
     app.state.auth_check_threads = anyio.CapacityLimiter(AUTH_CHECK_THREADS)
+    key_set = keys_from_settings(settings)
+    app.state.key_set = key_set
     app.state.auth_service = AuthService(
         engine=engine,
         hasher=hasher,
@@ -129,10 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            keys=key_set,
         ),
         throttle=throttle,
         mail=mail,
         require_verified_email=settings.require_verified_email,
+        sessions_policy=SessionPolicy(
+            ttl=timedelta(seconds=settings.session_ttl_seconds),
+            reuse_interval=timedelta(seconds=settings.refresh_reuse_interval_seconds),
+        ),
     )
     app.state.account_service = AccountService(
         engine=engine, hasher=hasher, throttle=throttle, mail=mail
@@ -146,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(audit.router)
     app.include_router(health.router)
+    app.include_router(jwks.router)
     install_problem_openapi(app)
     install_docs(app)
 
@@ -154,7 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_credentials=False,  # bearer tokens, not cookies
+        # Credentials (the refresh cookie) only in cookie mode, and only for the
+        # origins listed: never with a wildcard (config refuses '*').
+        allow_credentials=settings.refresh_token_cookie,
         allow_methods=["GET", "POST", "PATCH"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=[
@@ -176,3 +187,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def keys_from_settings(settings: Settings) -> KeySet:
+    """The signing keys; raises keys.KeyConfigError naming the setting at fault."""
+    return build_key_set(
+        settings.jwt_algorithm,
+        settings.jwt_secret.get_secret_value(),
+        settings.jwt_private_key_file,
+        [entry.get_secret_value() for entry in settings.jwt_previous_keys],
+    )

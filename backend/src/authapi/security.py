@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -11,15 +13,18 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from jose import ExpiredSignatureError, JWTError, jwt
+from jose import ExpiredSignatureError, JOSEError, jwt
 from passlib.context import CryptContext
+
+from authapi.keys import Key, KeySet, hs_key
 
 # Mailed one-time links carry 256 random bits, URL-safe; only their SHA-256 is stored.
 LINK_TOKEN_BYTES = 32
+REFRESH_TOKEN_BYTES = 32
 REQUIRED_CLAIMS = ("sub", "sid", "jti", "iat", "exp", "iss", "aud")
 # Hashing threads run this much "nicer" than the threads serving requests, so that a
 # login storm slows logins down, not /health or /auth/me.
@@ -107,11 +112,18 @@ class TokenExpiredError(TokenError):
 
 @dataclass(frozen=True, slots=True)
 class TokenConfig:
+    """`keys` sign and verify; without it, the HS `secret` and `algorithm` make it."""
+
     secret: str
     algorithm: str
     issuer: str
     audience: str
     ttl: timedelta
+    keys: KeySet = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            object.__setattr__(self, "keys", KeySet(current=hs_key(self.secret, self.algorithm)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +136,25 @@ class AccessClaims:
 
 
 def encode_access_token(
-    config: TokenConfig, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+    config: TokenConfig,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    now: datetime,
+    not_after: datetime | None = None,
 ) -> tuple[str, AccessClaims]:
+    """A token for the session, signed with the current key (`kid` in the header).
+    It expires after the configured lifetime, or at `not_after` (the end of its
+    session) if that comes first."""
     issued_at = now.replace(microsecond=0)
+    expires_at = issued_at + config.ttl
+    if not_after is not None:
+        expires_at = min(expires_at, not_after.replace(microsecond=0))
     claims = AccessClaims(
         user_id=user_id,
         session_id=session_id,
         token_id=uuid.uuid4().hex,
         issued_at=issued_at,
-        expires_at=issued_at + config.ttl,
+        expires_at=expires_at,
     )
     payload = {
         "sub": str(user_id),
@@ -143,27 +165,55 @@ def encode_access_token(
         "iss": config.issuer,
         "aud": config.audience,
     }
-    token = jwt.encode(payload, config.secret, algorithm=config.algorithm)
+    key = config.keys.current
+    if key.sign_with is None:  # keys.build_key_set refuses such a set at start-up
+        raise TokenError("the current key cannot sign")
+    token = jwt.encode(payload, key.sign_with, algorithm=key.algorithm, headers={"kid": key.kid})
     return token, claims
 
 
-def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
-    """Verify signature, algorithm, issuer, audience and expiry; require every claim."""
+_REQUIRE = {f"require_{claim}": True for claim in ("exp", "iat", "sub", "jti", "iss", "aud")}
+
+
+def _candidate_keys(config: TokenConfig, token: str) -> list[Key]:
+    """The key the token's `kid` names in our set (or, without `kid`, the HS keys)."""
     try:
-        payload = jwt.decode(
-            token,
-            config.secret,
-            algorithms=[config.algorithm],  # pinned: no `none`, no HS/RS confusion
-            audience=config.audience,
-            issuer=config.issuer,
-            options={
-                f"require_{claim}": True for claim in ("exp", "iat", "sub", "jti", "iss", "aud")
-            },
-        )
-    except ExpiredSignatureError as exc:
-        raise TokenExpiredError from exc
-    except (JWTError, ValueError, TypeError, KeyError) as exc:
+        header = jwt.get_unverified_header(token)
+    except (JOSEError, ValueError, TypeError, KeyError) as exc:
         raise TokenError from exc
+    kid = header.get("kid")
+    if kid is None:
+        return config.keys.without_kid()
+    key = config.keys.find(kid) if isinstance(kid, str) else None
+    return [key] if key is not None else []
+
+
+def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
+    """Verify signature, algorithm, issuer, audience and expiry; require every claim.
+
+    The algorithm is the chosen key's, pinned: no `none`, no HS/RS confusion.
+    """
+    keys = _candidate_keys(config, token)
+    if not keys:
+        raise TokenError
+    for index, key in enumerate(keys):
+        try:
+            payload = jwt.decode(
+                token,
+                key.verify_with,
+                algorithms=[key.algorithm],
+                audience=config.audience,
+                issuer=config.issuer,
+                options=_REQUIRE,
+            )
+            break
+        except ExpiredSignatureError as exc:
+            raise TokenExpiredError from exc
+        except (JOSEError, ValueError, TypeError, KeyError) as exc:
+            if index == len(keys) - 1:
+                raise TokenError from exc
+    else:  # pragma: no cover  (the loop breaks or raises)
+        raise TokenError
     if any(claim not in payload for claim in REQUIRED_CLAIMS):
         raise TokenError
     try:
@@ -181,10 +231,23 @@ def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
 def new_link_token() -> tuple[str, str]:
     """A fresh one-time token and the hash to store for it."""
     token = secrets.token_urlsafe(LINK_TOKEN_BYTES)
-    return token, hash_link_token(token)
+    return token, hash_token(token)
 
 
-def hash_link_token(token: str) -> str:
-    """SHA-256 suffices (no salt, no bcrypt): the token is 256 random bits, not a
-    password, so the hash cannot be reversed by guessing."""
+def hash_token(token: str) -> str:
+    """How link and refresh tokens are stored and looked up. SHA-256 suffices (no
+    salt, no bcrypt): a token is 256 random bits, not a password, so the hash
+    cannot be reversed by guessing."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def successor_refresh_token(key: bytes, token: str) -> str:
+    """The token that replaces `token` at rotation, derived rather than random: two
+    tabs refreshing with one token at once must both get the same successor, and
+    only its hash is stored. Without `key` nobody can compute it."""
+    digest = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

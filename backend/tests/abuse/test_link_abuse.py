@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from authapi.models import Link, LinkPurpose, MailStatus, OutboxMessage
 from authapi.models.base import utcnow
-from authapi.security import hash_link_token
+from authapi.security import hash_token
 from smtp_sink import Mailbox, body, link_token
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
@@ -295,10 +295,10 @@ def test_tokens_are_stored_only_as_hashes_and_sent_bodies_are_erased(
             assert raw not in text_
     # What is stored is the hash of the token that was mailed.
     stored_hashes = {link.token_hash for link in stored_links}
-    assert hash_link_token(verify) in stored_hashes
-    assert hash_link_token(change_token) in stored_hashes
-    assert hash_link_token(second_reset) in stored_hashes  # used, kept until pruned
-    assert hash_link_token(first_reset) not in stored_hashes  # voided
+    assert hash_token(verify) in stored_hashes
+    assert hash_token(change_token) in stored_hashes
+    assert hash_token(second_reset) in stored_hashes  # used, kept until pruned
+    assert hash_token(first_reset) not in stored_hashes  # voided
     # Every message is out, and no body rests in the queue.
     assert len(outbox) >= 6
     assert {row.status for row in outbox} == {MailStatus.SENT.value}

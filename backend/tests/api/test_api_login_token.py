@@ -38,9 +38,18 @@ def test_login_returns_user_and_token(client: TestClient) -> None:
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"user", "access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "user",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 24 * 3600
+    assert body["refresh_token"] != created["refresh_token"]
+    assert 30 * 24 * 3600 - 5 <= body["refresh_expires_in"] <= 30 * 24 * 3600
     assert_user(body["user"], email)
     assert body["user"]["id"] == created["user"]["id"]
     assert body["user"]["name"] == "Grace"
@@ -191,9 +200,16 @@ def test_token_form_returns_bearer_token(client: TestClient) -> None:
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 24 * 3600
+    assert 30 * 24 * 3600 - 5 <= body["refresh_expires_in"] <= 30 * 24 * 3600
     assert token_claims(body["access_token"])["sub"] == created["user"]["id"]
     assert response.headers["Cache-Control"] == "no-store"
     assert_no_secret(response, STRONG_PASSWORD)

@@ -20,9 +20,18 @@ def test_signup_returns_user_and_bearer_token(client: TestClient) -> None:
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"user", "access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "user",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 24 * 3600  # the documented default lifetime
+    # The session's lifetime (SESSION_TTL_SECONDS, 30 days by default).
+    assert 30 * 24 * 3600 - 5 <= body["refresh_expires_in"] <= 30 * 24 * 3600
     assert_user(body["user"], email)
     assert body["user"]["name"] == "Ada"
     uuid.UUID(body["user"]["id"])

@@ -6,18 +6,14 @@ Without /usr/bin/chromium every browser test skips, loudly, with the reason.
 
 from __future__ import annotations
 
-import functools
 import os
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from support import PROJECT_ROOT
+from browser.spa_helpers import serve_spa
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,7 +28,6 @@ CHROMIUM_ARGS = [
 # Playwright's own timeouts, in milliseconds: generous for a loaded CI machine, but a
 # test that is going to fail fails in seconds, not in Playwright's default 30 s.
 ACTION_TIMEOUT_MS = 15_000
-SPA_DIR = PROJECT_ROOT / "examples" / "spa"
 
 
 def chromium_missing_reason() -> str | None:
@@ -76,21 +71,8 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def spa_origin() -> Iterator[str]:
     """examples/spa served by a static server of its own: another origin than the API."""
-    handler = functools.partial(QuietHandler, directory=str(SPA_DIR))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_spa() as origin:
+        yield origin

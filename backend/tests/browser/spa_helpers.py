@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from support import STRONG_PASSWORD
+from support import PROJECT_ROOT, STRONG_PASSWORD
+
+SPA_DIR = PROJECT_ROOT / "examples" / "spa"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_spa() -> Iterator[str]:
+    """examples/spa from a static server of its own (another origin than the API);
+    yields its origin."""
+    handler = functools.partial(_QuietHandler, directory=str(SPA_DIR))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def workdir(tmp_path: Path, name: str) -> Path:

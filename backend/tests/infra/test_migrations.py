@@ -25,7 +25,7 @@ from support import (
     run_migrations,
 )
 
-APP_TABLES = {"users", "sessions", "auth_events", "links", "mail_outbox"}
+APP_TABLES = {"users", "sessions", "auth_events", "links", "mail_outbox", "refresh_tokens"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -28,6 +28,8 @@ class AuthEventType(enum.StrEnum):
     EMAIL_CHANGED = "email_changed"
     ACCOUNT_DELETED = "account_deleted"
     PROFILE_UPDATED = "profile_updated"
+    TOKEN_REFRESHED = "token_refreshed"  # noqa: S105
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105
 
 
 class AuthEvent(SQLModel, table=True):

@@ -9,7 +9,9 @@ from authapi.models.base import UTCDateTime, utcnow
 
 
 class AuthSession(SQLModel, table=True):
-    """One row per issued access token; revoking the row revokes the token."""
+    """A login: every access and refresh token issued to it names this row, and
+    revoking the row revokes them all. It ends at `expires_at` (SESSION_TTL_SECONDS
+    after the login), however often it is refreshed."""
 
     __tablename__ = "sessions"
     __table_args__ = (Index("ix_sessions_user_id_revoked_at", "user_id", "revoked_at"),)

@@ -12,9 +12,11 @@ from authapi.errors import PROBLEM_JSON
 from authapi.schemas.common import Problem
 
 _DESCRIPTIONS = {
-    400: "A password or link was refused (`wrong_password`, `link_invalid`).",
+    400: "Refused (`wrong_password`, `link_invalid`; at /auth/token `unsupported_grant_type`).",
     401: "Missing, invalid, expired or revoked credentials (`WWW-Authenticate: Bearer`).",
-    403: "Not allowed (`forbidden`: another user's resource; `email_not_verified`).",
+    403: "Not allowed (`forbidden`: another user's resource; `email_not_verified` at "
+    "login; `origin_not_allowed` at /auth/refresh in cookie mode).",
+    404: "Not found (`not_found`).",
     409: "The email is already registered (`email_taken`).",
     422: "The request is not valid (`validation_error`, `weak_password`); see `errors`.",
     429: "Rate limited (`rate_limited`, `too_many_attempts`); see `Retry-After`.",

@@ -50,13 +50,32 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=PASSWORD_INPUT_MAX)
 
 
-class TokenForm(BaseModel):
-    """The OAuth2 password grant's form (RFC 6749 4.3), bounded like the JSON bodies."""
+# Refresh tokens are 43 URL-safe characters; anything else cannot be one.
+RefreshTokenText = Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
-    grant_type: Literal["password"] | None = None
-    username: LoginEmail = Field(description="The account's email.")
-    password: str = Field(min_length=1, max_length=PASSWORD_INPUT_MAX)
+
+class TokenForm(BaseModel):
+    """The OAuth2 token endpoint's form (RFC 6749): the password grant (4.3) or the
+    refresh grant (6), bounded like the JSON bodies. Which fields a grant needs is
+    checked by the endpoint, which answers in OAuth2's terms too."""
+
+    grant_type: str | None = Field(
+        default=None,
+        max_length=64,
+        description="`password` (the default when left out) or `refresh_token`.",
+    )
+    username: LoginEmail | None = Field(default=None, description="The account's email.")
+    password: str | None = Field(default=None, min_length=1, max_length=PASSWORD_INPUT_MAX)
+    refresh_token: RefreshTokenText | None = None
     scope: str = Field(default="", max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    """With REFRESH_TOKEN_COOKIE=true the token comes in the cookie; send no body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: RefreshTokenText | None = None
 
 
 class UserOut(BaseModel):
@@ -74,6 +93,15 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the token expires.")
+    refresh_token: str | None = Field(
+        default=None,
+        description="Trade it at /auth/refresh for new tokens; single use. Null with "
+        "REFRESH_TOKEN_COOKIE=true, where it travels in the `authapi_refresh` cookie "
+        "(HttpOnly, Secure, SameSite=Strict, Path=/auth).",
+    )
+    refresh_expires_in: int = Field(
+        description="Seconds until the session ends, however often it is refreshed."
+    )
 
 
 class AuthResponse(TokenResponse):

@@ -14,7 +14,7 @@ from authapi import errors
 from authapi.models import AuthEventType, Link, LinkPurpose, MailKind, User
 from authapi.models.base import utcnow
 from authapi.repositories import auth_events, links, outbox, sessions, users
-from authapi.security import PasswordHasher, hash_link_token
+from authapi.security import PasswordHasher, hash_token
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import LoginThrottle, Principal
@@ -213,7 +213,7 @@ class AccountService:
     def _link(self, session: Session, token: str, purposes: list[LinkPurpose]) -> tuple[Link, User]:
         """The usable link for this token and its active user, or `link_invalid`.
         A link is good only while it names the address it was sent to."""
-        link = links.find_usable(session, hash_link_token(token), purposes, self._clock())
+        link = links.find_usable(session, hash_token(token), purposes, self._clock())
         user = users.get_by_id(session, link.user_id) if link is not None else None
         if link is None or user is None or not user.is_active:
             raise errors.LinkInvalid

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from authapi import errors
-from authapi.models import AuthEvent, AuthEventType, AuthSession, MailKind, User
+from authapi.models import AuthEvent, AuthEventType, AuthSession, MailKind, RefreshToken, User
 from authapi.models.base import utcnow
-from authapi.repositories import auth_events, sessions, users
+from authapi.repositories import auth_events, refresh_tokens, sessions, users
 from authapi.repositories.sessions import UserSnapshot
 from authapi.security import (
     PasswordHasher,
@@ -25,6 +26,9 @@ from authapi.security import (
     TokenExpiredError,
     decode_access_token,
     encode_access_token,
+    hash_token,
+    new_refresh_token,
+    successor_refresh_token,
 )
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
@@ -43,6 +47,18 @@ class IssuedToken:
     access_token: str
     expires_in: int
     user: User
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """How long a session lives and how its refresh tokens rotate."""
+
+    ttl: timedelta = timedelta(days=30)
+    # A retired refresh token presented again within this gets the same successor
+    # (two tabs refreshing at once); later, it is a stolen token.
+    reuse_interval: timedelta = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +79,13 @@ class AuthService:
         throttle: LoginThrottle,
         mail: MailService,
         require_verified_email: bool = False,
+        sessions_policy: SessionPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._policy = sessions_policy or SessionPolicy()
+        # Successor refresh tokens are derived with a key of their own from the secret.
+        self._refresh_key = hashlib.sha256(b"authapi refresh " + tokens.secret.encode()).digest()
         self._mail = mail
         self._require_verified_email = require_verified_email
         self._hasher = hasher
@@ -146,22 +166,92 @@ class AuthService:
         return errors.InvalidCredentials()
 
     def _issue(self, session: Session, user: User, client: ClientInfo) -> IssuedToken:
+        """A new session with its first access and refresh tokens."""
         now = self._clock()
         auth_session = AuthSession(
             user_id=user.id,
             created_at=now,
-            expires_at=now,
+            expires_at=now + self._policy.ttl,
             ip_address=client.ip_address,
             user_agent=client.user_agent,
         )
-        token, claims = encode_access_token(self._tokens, user.id, auth_session.id, now)
-        auth_session.expires_at = claims.expires_at  # the row lives exactly as long as the token
         sessions.add(session, auth_session)
+        refresh_token = new_refresh_token()
+        refresh_tokens.add(
+            session,
+            RefreshToken(session_id=auth_session.id, token_hash=hash_token(refresh_token)),
+        )
+        return self._tokens_for(user, auth_session.id, auth_session.expires_at, refresh_token, now)
+
+    def _tokens_for(
+        self,
+        user: User,
+        session_id: uuid.UUID,
+        session_ends: datetime,
+        refresh_token: str,
+        now: datetime,
+    ) -> IssuedToken:
+        token, claims = encode_access_token(
+            self._tokens, user.id, session_id, now, not_after=session_ends
+        )
         return IssuedToken(
             access_token=token,
             expires_in=int((claims.expires_at - claims.issued_at).total_seconds()),
             user=user,
+            refresh_token=refresh_token,
+            refresh_expires_in=max(0, int((session_ends - now).total_seconds())),
         )
+
+    # -- refresh --------------------------------------------------------------------
+
+    def refresh(self, session: Session, token: str, client: ClientInfo) -> IssuedToken:
+        """Rotate: a new access token and the refresh token's successor (RFC 9700,
+        4.14.2). A retired token presented again after the reuse interval means two
+        parties hold it; the session ends for both."""
+        now = self._clock()
+        found = refresh_tokens.find(session, hash_token(token))
+        if found is None:
+            self._reject_token(client, None, "unknown_refresh_token")
+            raise errors.TokenInvalid("The refresh token is invalid.")
+        if found.revoked_at is not None or not found.user_active:
+            self._reject_token(client, found.user_id, "revoked")
+            raise errors.TokenRevoked("The session has ended; log in again.")
+        if found.expires_at <= now:
+            self._reject_token(client, found.user_id, "expired")
+            raise errors.TokenExpired("The session has expired; log in again.")
+
+        successor = successor_refresh_token(self._refresh_key, token)
+        used_at = found.used_at
+        if used_at is None:
+            if refresh_tokens.mark_used(session, found.token_id, now):
+                refresh_tokens.add(
+                    session,
+                    RefreshToken(
+                        session_id=found.session_id,
+                        token_hash=hash_token(successor),
+                        created_at=now,
+                    ),
+                )
+            else:  # a concurrent refresh with the same token won; it made the successor
+                used_at = refresh_tokens.used_at(session, found.token_id) or now
+        if used_at is not None and now - used_at > self._policy.reuse_interval:
+            self._end_stolen_session(found.session_id, found.user_id, client)
+            raise errors.TokenRevoked("The refresh token was used before; log in again.")
+
+        user = users.get_by_id(session, found.user_id)
+        if user is None:  # deleted meanwhile
+            raise errors.TokenInvalid("The refresh token is invalid.")
+        audit.record(session, AuthEventType.TOKEN_REFRESHED, client, user_id=user.id)
+        return self._tokens_for(user, found.session_id, found.expires_at, successor, now)
+
+    def _end_stolen_session(
+        self, session_id: uuid.UUID, user_id: uuid.UUID, client: ClientInfo
+    ) -> None:
+        """Revoke in a transaction of its own: the request fails, the revocation stays."""
+        with Session(self._engine) as own:
+            sessions.revoke(own, session_id, self._clock())
+            audit.record(own, AuthEventType.REFRESH_TOKEN_REUSED, client, user_id=user_id)
+            own.commit()
 
     # -- protected requests -----------------------------------------------------
 

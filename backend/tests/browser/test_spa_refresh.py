@@ -1,0 +1,372 @@
+"""The example SPA with refresh tokens, in a real Chromium against a real authapi.
+
+Cookie mode (REFRESH_TOKEN_COOKIE=true): the API keeps the refresh token in an
+HttpOnly, Secure, SameSite=Strict cookie for Path=/auth, and accepts it only from a
+page whose Origin is in CORS_ORIGINS. The page (127.0.0.1:A) and the API
+(127.0.0.1:B) are different origins of the same site, so the browser sends the cookie
+on the page's credentialed fetches; Chromium treats http://127.0.0.1 as a secure
+context, so the Secure cookie works without TLS.
+- a reload logs the user in again with the cookie, which the page's script cannot read;
+- an expired access token is refreshed and the call made again, without the user;
+- a page of another origin of the same site gets the cookie sent along, but the API
+  refuses it (403 origin_not_allowed) and the browser hides even that from the page;
+- logout clears the cookie: after a reload the page is logged out.
+Without cookie mode the refresh token comes in the JSON and the page keeps it in
+memory only: refresh works, a reload forgets it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jose import jwt
+from playwright.sync_api import BrowserContext, Cookie, Page, expect
+
+from browser.spa_helpers import expect_result, log_in, output, serve_spa
+from servers import authapi_server
+from support import STRONG_PASSWORD, TEST_SECRET, unique_email
+
+pytestmark = pytest.mark.slow
+
+COOKIE = "authapi_refresh"
+SESSION_TTL = 2_592_000  # SESSION_TTL_SECONDS' default: 30 days
+RESTORED = "yes (restored with the refresh cookie)"
+COOKIE_MODE = "HttpOnly cookie (not readable here)"
+
+
+@pytest.fixture(scope="module")
+def spa() -> Iterator[str]:
+    """The SPA's origin, the one in CORS_ORIGINS."""
+    with serve_spa() as origin:
+        yield origin
+
+
+@contextmanager
+def api_server(workdir: Path, **settings: str) -> Iterator[str]:
+    """authapi as a real server; the tests log in more often than RATE_LIMIT_AUTH allows."""
+    with authapi_server(workdir, None, RATE_LIMIT_AUTH="1000/minute", **settings) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def api(spa: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """authapi in cookie mode, for pages of the `spa` origin only; its base URL."""
+    settings = {"REFRESH_TOKEN_COOKIE": "true", "CORS_ORIGINS": spa}
+    with api_server(tmp_path_factory.mktemp("api-cookie"), **settings) as base:
+        yield base
+
+
+@pytest.fixture
+def script_errors(page: Page) -> Iterator[list[str]]:
+    """Uncaught errors of the page's script; the test fails if there is any."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield errors
+    assert errors == []
+
+
+def new_account(api: str) -> str:
+    email = unique_email("spa-refresh")
+    response = httpx.post(f"{api}/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 201, response.text
+    return email
+
+
+def open_spa(page: Page, spa: str, api: str) -> None:
+    page.goto(f"{spa}/?api={api}")
+    expect(page.locator("#api-base")).to_have_text(api)
+
+
+def log_in_through_the_spa(page: Page, email: str) -> None:
+    log_in(page, email, STRONG_PASSWORD)
+    expect_result(page, "POST /auth/login", 200)
+    expect(page.locator("#token-state")).to_have_text("yes")
+
+
+def refresh_cookie(context: BrowserContext) -> Cookie | None:
+    """The refresh cookie in the browser's jar (Playwright sees HttpOnly ones too)."""
+    found = [cookie for cookie in context.cookies() if cookie.get("name") == COOKIE]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def cookie_value(context: BrowserContext) -> str:
+    cookie = refresh_cookie(context)
+    assert cookie is not None, "no refresh cookie in the browser"
+    return str(cookie.get("value"))
+
+
+def api_refresh(api: str, value: str, origin: str | None) -> httpx.Response:
+    """POST /auth/refresh with this cookie, the way a page of `origin` would send it."""
+    headers = {"Cookie": f"{COOKIE}={value}"}
+    if origin is not None:
+        headers["Origin"] = origin
+    return httpx.post(f"{api}/auth/refresh", headers=headers)
+
+
+def page_cookies(page: Page) -> str:
+    return str(page.evaluate("() => document.cookie"))
+
+
+def click(page: Page, name: str) -> None:
+    page.get_by_role("button", name=name, exact=True).click()
+
+
+def expire(page: Page) -> str:
+    """Replace the page's access token with the same token, expired an hour ago and
+    signed with the server's key: what the page holds when the token's time is up
+    (ACCESS_TOKEN_TTL_SECONDS cannot go below 60). Returns the expired token."""
+    token = str(page.evaluate("() => accessToken"))
+    header = jwt.get_unverified_header(token)
+    claims = jwt.get_unverified_claims(token)
+    now = int(time.time())
+    claims.update(iat=now - 7200, exp=now - 3600)
+    expired = str(
+        jwt.encode(claims, TEST_SECRET, algorithm=header["alg"], headers={"kid": header["kid"]})
+    )
+    page.evaluate("(token) => { accessToken = token; }", expired)
+    return expired
+
+
+class NetworkLog:
+    """What Chromium's network layer saw for a page's requests, including what the
+    page itself may not see: the cookies sent along and the answers CORS hides
+    (Playwright reports no response for a request that CORS failed)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.requests: dict[str, dict[str, Any]] = {}
+        cdp = page.context.new_cdp_session(page)
+        cdp.on("Network.requestWillBeSent", self._sent)
+        cdp.on("Network.requestWillBeSentExtraInfo", self._sent_headers)
+        cdp.on("Network.responseReceivedExtraInfo", self._answered)
+        cdp.on("Network.loadingFailed", self._failed)
+        cdp.send("Network.enable")
+
+    def _entry(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.requests.setdefault(params["requestId"], {})
+
+    def _sent(self, params: dict[str, Any]) -> None:
+        request = params["request"]
+        self._entry(params).update(url=request["url"], method=request["method"])
+
+    def _sent_headers(self, params: dict[str, Any]) -> None:
+        headers = {name.lower(): value for name, value in params["headers"].items()}
+        self._entry(params).update(origin=headers.get("origin"), cookie=headers.get("cookie"))
+
+    def _answered(self, params: dict[str, Any]) -> None:
+        self._entry(params).update(status=params["statusCode"])
+
+    def _failed(self, params: dict[str, Any]) -> None:
+        cors = params.get("corsErrorStatus") or {}
+        self._entry(params).update(cors_error=cors.get("corsError"))
+
+    def first(self, url: str) -> dict[str, Any]:
+        """The first POST to `url` once its answer (or failure) is known."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = [
+                entry
+                for entry in self.requests.values()
+                if entry.get("url") == url and entry.get("method") == "POST"
+            ]
+            if found and "status" in found[0] and "cors_error" in found[0]:
+                return found[0]
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the events
+        raise AssertionError(f"no finished POST {url} in {list(self.requests.values())}")
+
+
+# -- cookie mode ------------------------------------------------------------------
+
+
+def test_a_reload_logs_in_again_with_the_refresh_cookie(
+    page: Page, spa: str, api: str, script_errors: list[str]
+) -> None:
+    email = new_account(api)
+    open_spa(page, spa, api)
+    # The first answer (a 401: no cookie yet) told the page that the API is in cookie
+    # mode; a failed attempt to log in again is not printed.
+    expect(page.locator("#refresh-state")).to_have_text(COOKIE_MODE)
+    expect(page.locator("#token-state")).to_have_text("none")
+    expect(output(page)).to_have_text("(nothing yet)")
+
+    log_in_through_the_spa(page, email)
+    # Never in the JSON, so never where the page's script could see it.
+    expect(output(page)).not_to_contain_text('"refresh_token": "')
+    cookie = refresh_cookie(page.context)
+    assert cookie is not None, page.context.cookies()
+    assert cookie.get("domain") == "127.0.0.1"
+    assert cookie.get("path") == "/auth"
+    assert cookie.get("httpOnly") is True
+    assert cookie.get("secure") is True
+    assert cookie.get("sameSite") == "Strict"
+    assert cookie.get("expires", 0) == pytest.approx(time.time() + SESSION_TTL, abs=120)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", str(cookie.get("value")))
+    first = str(cookie.get("value"))
+
+    page.reload()
+    expect(page.locator("#token-state")).to_have_text(RESTORED)
+    expect_result(page, "POST /auth/refresh", 200)
+    expect(page.locator("#notice")).to_contain_text("Logged in again with the refresh cookie")
+    click(page, "Me")
+    expect_result(page, "GET /auth/me", 200)
+    expect(output(page)).to_contain_text(f'"email": "{email}"')
+
+    # Each refresh rotates the token: the cookie holds the successor now.
+    assert cookie_value(page.context) != first
+
+    # The script cannot read the cookie: not from the page, and not even from a page
+    # of the API's own origin under /auth, where the cookie's path matches.
+    assert COOKIE not in page_cookies(page)
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length]") == [0, 0]
+    api_page = page.context.new_page()
+    api_page.goto(f"{api}/auth/me")
+    assert COOKIE not in page_cookies(api_page)
+    api_page.close()
+
+    # And once more, now from a new tab: the cookie lives in the browser, not the tab.
+    second = page.context.new_page()
+    open_spa(second, spa, api)
+    expect(second.locator("#token-state")).to_have_text(RESTORED)
+    click(second, "Me")
+    expect_result(second, "GET /auth/me", 200)
+
+
+def test_refresh_by_hand_and_after_the_access_token_expired(
+    page: Page, spa: str, api: str, script_errors: list[str]
+) -> None:
+    email = new_account(api)
+    open_spa(page, spa, api)
+    log_in_through_the_spa(page, email)
+    before = cookie_value(page.context)
+
+    click(page, "Refresh")
+    expect_result(page, "POST /auth/refresh", 200)
+    expect(page.locator("#token-state")).to_have_text("yes (refreshed)")
+    after_button = cookie_value(page.context)
+    assert after_button != before
+
+    expired = expire(page)
+    refused = httpx.get(f"{api}/auth/me", headers={"Authorization": f"Bearer {expired}"})
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "token_expired"
+    with page.expect_request(lambda request: request.url == f"{api}/auth/refresh") as renewal:
+        click(page, "Me")
+    expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
+    expect(output(page)).to_contain_text(f'"email": "{email}"')
+    assert renewal.value.post_data is None  # no body: the cookie carries the token
+    assert str(page.evaluate("() => accessToken")) != expired
+    assert cookie_value(page.context) != after_button
+
+
+def test_a_page_of_an_unlisted_origin_cannot_refresh(
+    page: Page, spa: str, api: str, context: BrowserContext, script_errors: list[str]
+) -> None:
+    email = new_account(api)
+    open_spa(page, spa, api)
+    log_in_through_the_spa(page, email)
+    value = cookie_value(context)
+
+    with serve_spa() as stranger:
+        other = context.new_page()
+        network = NetworkLog(other)
+        open_spa(other, stranger, api)
+        expect(other.locator("#token-state")).to_have_text("none")
+        # Its attempt to log in again with the cookie, on load. Same site, so the
+        # browser sent the SameSite=Strict cookie along: the Origin check is what
+        # stops it. The API answered 403 without CORS headers, and the browser kept
+        # even that answer from the page.
+        attempt = network.first(f"{api}/auth/refresh")
+        assert attempt["origin"] == stranger
+        assert attempt["cookie"] == f"{COOKIE}={value}"
+        assert attempt["status"] == 403
+        assert attempt["cors_error"] == "MissingAllowOriginHeader"
+
+        expect(other.locator("#refresh-state")).to_have_text("unknown yet")
+        expect(other.locator("#token-state")).to_have_text("none")
+        click(other, "Refresh")
+        expect(output(other)).to_have_attribute("data-state", "network-error")
+        expect(output(other)).to_contain_text("POST /auth/refresh")
+        expect(output(other)).to_contain_text("Failed to fetch")
+        click(other, "Me")
+        expect(output(other)).to_have_attribute("data-state", "network-error")
+        expect(other.locator("#token-state")).to_have_text("none")
+        other.close()
+
+    # The refusals did not use the cookie up: it is still the same and still works.
+    assert cookie_value(context) == value
+    refused = api_refresh(api, value, "http://127.0.0.1:1")
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "origin_not_allowed"
+    assert api_refresh(api, value, None).status_code == 403  # no Origin at all
+    page.reload()
+    expect(page.locator("#token-state")).to_have_text(RESTORED)
+
+
+def test_logout_clears_the_cookie(page: Page, spa: str, api: str, script_errors: list[str]) -> None:
+    email = new_account(api)
+    open_spa(page, spa, api)
+    log_in_through_the_spa(page, email)
+    value = cookie_value(page.context)
+
+    click(page, "Logout")
+    expect_result(page, "POST /auth/logout", 204)
+    assert refresh_cookie(page.context) is None
+    click(page, "Refresh")
+    expect_result(page, "POST /auth/refresh", 401)
+    expect(output(page)).to_contain_text('"code": "token_missing"')
+    expect(page.locator("#token-state")).to_have_text("yes (revoked by logout)")
+
+    page.reload()
+    expect(page.locator("#refresh-state")).to_have_text(COOKIE_MODE)
+    expect(page.locator("#token-state")).to_have_text("none")
+    expect(output(page)).to_have_text("(nothing yet)")
+    click(page, "Me")
+    expect_result(page, "GET /auth/me", 401)
+    expect(output(page)).to_contain_text('"code": "token_missing"')
+
+    # Not only forgotten by the browser: the server revoked it with the session.
+    revoked = api_refresh(api, value, spa)
+    assert revoked.status_code == 401, revoked.text
+    assert revoked.json()["code"] == "token_revoked"
+
+
+# -- the refresh token in the JSON --------------------------------------------------
+
+
+def test_without_cookie_mode_the_refresh_token_stays_in_memory(
+    page: Page, spa: str, tmp_path: Path, script_errors: list[str]
+) -> None:
+    with api_server(tmp_path, CORS_ORIGINS=spa) as api:
+        email = new_account(api)
+        open_spa(page, spa, api)
+        expect(page.locator("#refresh-state")).to_have_text("none")
+        log_in_through_the_spa(page, email)
+        expect(page.locator("#refresh-state")).to_have_text("in memory")
+        first = str(page.evaluate("() => refreshToken"))
+
+        with page.expect_request(lambda request: request.url == f"{api}/auth/refresh") as sent:
+            click(page, "Refresh")
+        expect_result(page, "POST /auth/refresh", 200)
+        assert sent.value.post_data_json == {"refresh_token": first}
+        expect(page.locator("#token-state")).to_have_text("yes (refreshed)")
+        assert page.evaluate("() => refreshToken") != first
+
+        expire(page)
+        click(page, "Me")
+        expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
+
+        # Nothing stored: a reload forgets both tokens.
+        assert page.context.cookies() == []
+        assert page.evaluate("() => [localStorage.length, sessionStorage.length]") == [0, 0]
+        page.reload()
+        expect(page.locator("#refresh-state")).to_have_text("none")
+        expect(page.locator("#token-state")).to_have_text("none")
+        expect(output(page)).to_have_text("(nothing yet)")
