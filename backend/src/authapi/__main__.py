@@ -60,7 +60,7 @@ def create_served_app() -> FastAPI:
     from authapi.main import create_app
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -68,7 +68,7 @@ def serve(settings: Settings) -> None:
     from authapi import serving
     from authapi.log import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     serving.serve(settings.host, settings.port, settings.workers)
 
 
