@@ -1,4 +1,4 @@
-"""`python -m authapi serve | migrate | check-config | keys generate`."""
+"""`python -m authapi serve | migrate | check-config | keys generate | users ...`."""
 
 from __future__ import annotations
 
@@ -6,23 +6,30 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from pydantic import ValidationError
 
+from authapi.cli import users as users_cli
 from authapi.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def load_settings() -> Settings:
-    """Settings, or a readable refusal that never echoes a value (it may be a secret)."""
+def load_settings(*, read_keys: bool = True) -> Settings:
+    """Settings, or a readable refusal that never echoes a value (it may be a secret).
+    `read_keys=False` is for commands that sign nothing (and so need not import the app)."""
     from authapi.keys import KeyConfigError
-    from authapi.main import keys_from_settings
 
     try:
         settings = get_settings()
-        keys_from_settings(settings)  # key files are read now, not at the first login
+        if read_keys:
+            from authapi.main import keys_from_settings
+
+            keys_from_settings(settings)  # key files are read now, not at the first login
     except ValidationError as exc:
         lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         sys.exit("authapi: invalid configuration:\n" + "\n".join(lines))
@@ -83,10 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     generate = key_commands.add_parser("generate", help="write a new private key (PEM)")
     generate.add_argument("--algorithm", choices=["ES256", "RS256"], default="ES256")
     generate.add_argument("--out", type=Path, required=True, help="the file to create")
+    users_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "keys":
         generate_key(args.algorithm, args.out)  # needs no settings
         return
+    if args.command == "users":
+        sys.exit(users_cli.run(args, load_settings(read_keys=False)))
     settings = load_settings()
     if args.command == "migrate":
         migrate(settings)

@@ -30,6 +30,11 @@ class AuthEventType(enum.StrEnum):
     PROFILE_UPDATED = "profile_updated"
     TOKEN_REFRESHED = "token_refreshed"  # noqa: S105
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105
+    # Written by `python -m authapi users ...` (reason "shell", user agent "authapi-cli").
+    USER_CREATED = "user_created"
+    USER_DISABLED = "user_disabled"
+    USER_ENABLED = "user_enabled"
+    SESSIONS_REVOKED = "sessions_revoked"
 
 
 class AuthEvent(SQLModel, table=True):

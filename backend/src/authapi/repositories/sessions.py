@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -83,6 +83,20 @@ def list_active(session: Session, user_id: uuid.UUID, now: datetime) -> list[Aut
             )
             .order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
         ).all()
+    )
+
+
+def count_active(session: Session, user_id: uuid.UUID, now: datetime) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                col(AuthSession.revoked_at).is_(None),
+                col(AuthSession.expires_at) > now,
+            )
+        ).one()
     )
 
 

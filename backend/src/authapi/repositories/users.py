@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from authapi.models import User
 
@@ -66,3 +66,12 @@ def save(session: Session, user: User) -> None:
 def delete(session: Session, user: User) -> None:
     session.delete(user)
     session.flush()
+
+
+def list_newest(session: Session, limit: int, email_contains: str | None = None) -> list[User]:
+    """Newest first; `email_contains` is matched literally (`%` and `_` included)."""
+    query = select(User)
+    if email_contains:
+        query = query.where(col(User.email).contains(email_contains, autoescape=True))
+    query = query.order_by(col(User.created_at).desc(), col(User.id).desc()).limit(limit)
+    return list(session.exec(query).all())

@@ -22,6 +22,17 @@ from authapi.services.mail import MailService
 from authapi.services.passwords import password_problems
 
 
+def erase_user(session: Session, user: User) -> None:
+    """Delete the user with their sessions, links and mail; their audit rows stay
+    (with their user_id) but lose the email address. Shared by self-service deletion
+    and `python -m authapi users delete`."""
+    auth_events.erase_email(session, user.id, user.email)
+    links.delete_for_user(session, user.id)
+    outbox.delete_for_user(session, user.id, user.email)
+    sessions.delete_for_user(session, user.id)
+    users.delete(session, user)
+
+
 class AccountService:
     def __init__(
         self,
@@ -121,11 +132,7 @@ class AccountService:
         (with their user_id) but lose the email address."""
         user = self._user(session, principal)
         self._confirm_password(user, password, client)
-        auth_events.erase_email(session, user.id, user.email)
-        links.delete_for_user(session, user.id)
-        outbox.delete_for_user(session, user.id, user.email)
-        sessions.delete_for_user(session, user.id)
-        users.delete(session, user)
+        erase_user(session, user)
         audit.record(session, AuthEventType.ACCOUNT_DELETED, client, user_id=user.id)
 
     # -- by link -------------------------------------------------------------------

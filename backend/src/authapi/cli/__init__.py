@@ -1,0 +1,1 @@
+"""Subcommands of `python -m authapi` beyond serving: the operator's shell tools."""

@@ -1,0 +1,257 @@
+"""`python -m authapi users list|show|create|disable|enable|revoke-sessions|delete`.
+
+Each command is one transaction, committed when it succeeds. Failures the operator
+can act on (an unknown email, a weak password, an unreachable database) print one
+line per problem on stderr and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from authapi import errors
+from authapi.config import Settings
+from authapi.db import create_db_engine
+from authapi.models.user import EMAIL_MAX_LENGTH
+from authapi.schemas.auth import PASSWORD_INPUT_MAX
+from authapi.schemas.common import no_control_characters, normalize_email
+from authapi.security import PasswordHasher
+from authapi.services.admin import AdminService
+
+NAME_MAX_LENGTH = 100
+
+Handler = Callable[[AdminService, Session, argparse.Namespace], None]
+
+
+class InputError(Exception):
+    """An argument the command refuses before touching the database."""
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = commands.add_parser("users", help="administer user accounts")
+    actions = users.add_subparsers(dest="users_command", required=True)
+
+    listing = actions.add_parser("list", help="users, newest first")
+    listing.add_argument("--limit", type=_positive, default=50, help="at most N rows (50)")
+    listing.add_argument("--email-contains", metavar="TEXT", help="only emails containing TEXT")
+    listing.set_defaults(handler=_list)
+
+    show = actions.add_parser("show", help="one user's fields and active sessions")
+    show.add_argument("email")
+    show.set_defaults(handler=_show)
+
+    create = actions.add_parser("create", help="create a user (the password comes from stdin)")
+    create.add_argument("email")
+    create.add_argument("--name")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (else prompt on a terminal)",
+    )
+    create.add_argument(
+        "--verified", action="store_true", help="mark the email as verified (no mail is sent)"
+    )
+    create.set_defaults(handler=_create)
+
+    for name, handler, text in [
+        ("disable", _disable, "disable a user and revoke every session"),
+        ("enable", _enable, "enable a disabled user"),
+        ("revoke-sessions", _revoke_sessions, "log a user out everywhere"),
+    ]:
+        action = actions.add_parser(name, help=text)
+        action.add_argument("email")
+        action.set_defaults(handler=handler)
+
+    delete = actions.add_parser("delete", help="delete a user (audit rows stay, email erased)")
+    delete.add_argument("email")
+    delete.add_argument("--yes", action="store_true", help="confirm the deletion")
+    delete.set_defaults(handler=_delete)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the chosen command in one transaction; the exit status."""
+    handler: Handler = args.handler
+    service = AdminService(hasher=PasswordHasher(settings.bcrypt_rounds))
+    engine = None
+    try:
+        engine = create_db_engine(settings)
+        with Session(engine, expire_on_commit=False) as session:
+            handler(service, session, args)
+            session.commit()
+    except InputError as exc:
+        return _fail(str(exc))
+    except errors.WeakPassword as exc:
+        return _fail("the password breaks the password rules:", *_problems(exc))
+    except errors.AppError as exc:
+        return _fail(exc.detail_text)
+    except SQLAlchemyError as exc:
+        return _fail(f"database error: {_first_line(exc)}")
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return 0
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def _list(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    contains = args.email_contains.strip().lower() if args.email_contains else None
+    rows = [
+        [
+            user.email,
+            str(user.id),
+            _yes_no(user.is_active),
+            _yes_no(user.email_verified_at is not None),
+            _when(user.created_at),
+            _when(user.last_login_at),
+        ]
+        for user in service.list_users(session, args.limit, contains)
+    ]
+    _table(["email", "id", "active", "verified", "created", "last login"], rows)
+
+
+def _show(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    detail = service.show_user(session, args.email)
+    user = detail.user
+    fields = [
+        ("email", user.email),
+        ("id", str(user.id)),
+        ("name", user.name or "-"),
+        ("active", _yes_no(user.is_active)),
+        ("email verified", _when(user.email_verified_at)),
+        ("created", _when(user.created_at)),
+        ("last login", _when(user.last_login_at)),
+        ("active sessions", str(detail.active_sessions)),
+    ]
+    for label, value in fields:
+        print(f"{label + ':':<17}{value}")
+
+
+def _create(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    email = _email(args.email)
+    name = _name(args.name)
+    password = _read_password(from_stdin=args.password_stdin)
+    user = service.create_user(session, email, password, name, verified=args.verified)
+    print(f"created {user.email} ({user.id})")
+
+
+def _disable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    revoked = service.disable_user(session, args.email)
+    print(f"disabled {args.email.strip().lower()}; {revoked} session(s) revoked")
+
+
+def _enable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    service.enable_user(session, args.email)
+    print(f"enabled {args.email.strip().lower()}")
+
+
+def _revoke_sessions(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    revoked = service.revoke_sessions(session, args.email)
+    print(f"revoked {revoked} session(s) of {args.email.strip().lower()}")
+
+
+def _delete(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    if not args.yes:
+        raise InputError(f"deleting {args.email.strip()} cannot be undone; add --yes to confirm")
+    service.delete_user(session, args.email)
+    print(f"deleted {args.email.strip().lower()}")
+
+
+# -- input ------------------------------------------------------------------------
+
+
+def _email(value: str) -> str:
+    """The address as signup would store it, or a refusal."""
+    try:
+        email = normalize_email(value)
+    except ValueError as exc:
+        raise InputError(f"invalid email: {exc}") from None
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise InputError(f"invalid email: at most {EMAIL_MAX_LENGTH} characters")
+    return email
+
+
+def _name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        no_control_characters(value)
+    except ValueError as exc:
+        raise InputError(f"invalid name: {exc}") from None
+    value = value.strip()
+    if len(value) > NAME_MAX_LENGTH:
+        raise InputError(f"invalid name: at most {NAME_MAX_LENGTH} characters")
+    return value or None
+
+
+def _read_password(*, from_stdin: bool) -> str:
+    """From stdin (never from an argument: it would land in the shell history and
+    in `ps`), or typed twice at a terminal prompt."""
+    if from_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise InputError("the passwords do not match")
+    else:
+        raise InputError("no terminal to prompt for the password; use --password-stdin")
+    if not password:
+        raise InputError("the password is empty")
+    if len(password) > PASSWORD_INPUT_MAX:
+        raise InputError(f"the password is longer than {PASSWORD_INPUT_MAX} characters")
+    try:
+        no_control_characters(password)
+    except ValueError as exc:
+        raise InputError(f"invalid password: {exc}") from None
+    return password
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+# -- output -----------------------------------------------------------------------
+
+
+def _fail(*lines: str) -> int:
+    print(f"authapi: {lines[0]}", file=sys.stderr)
+    for line in lines[1:]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _problems(error: errors.AppError) -> list[str]:
+    return [f"{problem['code']}: {problem['message']}" for problem in error.errors or []]
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The driver's message without the statement (parameters are hidden anyway)."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())

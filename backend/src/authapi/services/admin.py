@@ -1,0 +1,121 @@
+"""Administration of accounts by an operator (`python -m authapi users ...`).
+
+Every change is audited with the shell as the actor: the row's user agent is
+`authapi-cli`, its reason `shell`, and it has no IP address or request id. Like the
+other services, these never commit: the caller holds one transaction per command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from authapi import errors
+from authapi.models import AuthEventType, User
+from authapi.models.base import utcnow
+from authapi.repositories import sessions, users
+from authapi.security import PasswordHasher
+from authapi.services import audit
+from authapi.services.account import erase_user
+from authapi.services.audit import ClientInfo
+from authapi.services.passwords import password_problems
+
+SHELL = ClientInfo(ip_address=None, user_agent="authapi-cli", request_id=None)
+SHELL_REASON = "shell"
+
+
+@dataclass(frozen=True, slots=True)
+class UserDetail:
+    user: User
+    active_sessions: int
+
+
+class AdminService:
+    def __init__(self, *, hasher: PasswordHasher, clock: Callable[[], datetime] = utcnow) -> None:
+        self._hasher = hasher
+        self._clock = clock
+
+    def list_users(self, session: Session, limit: int, email_contains: str | None) -> list[User]:
+        return users.list_newest(session, limit, email_contains)
+
+    def show_user(self, session: Session, email: str) -> UserDetail:
+        user = self._user(session, email)
+        return UserDetail(user, sessions.count_active(session, user.id, self._clock()))
+
+    def create_user(
+        self,
+        session: Session,
+        email: str,
+        password: str,
+        name: str | None,
+        *,
+        verified: bool = False,
+    ) -> User:
+        """Like signup under the same rules, but no token, no session and no mail:
+        `verified` vouches for the address instead of a verification link."""
+        problems = password_problems(password, email)
+        if problems:
+            raise errors.WeakPassword(errors=problems)
+        if users.get_by_email(session, email) is not None:
+            raise errors.EmailTaken(f"an account with the email {email} already exists")
+        user = User(
+            email=email,
+            name=name,
+            password_hash=self._hasher.hash(password),
+            email_verified_at=self._clock() if verified else None,
+        )
+        try:
+            users.add(session, user)
+        except users.EmailAlreadyStored:  # lost a race with a concurrent signup
+            raise errors.EmailTaken from None
+        self._record(session, AuthEventType.USER_CREATED, user)
+        return user
+
+    def disable_user(self, session: Session, email: str) -> int:
+        """Disable and revoke every session (as AuthService.disable_user does), so no
+        token of the user keeps working; returns the number of sessions revoked."""
+        user = self._user(session, email)
+        users.set_active(session, user, active=False)
+        revoked = sessions.revoke_all_for_user(session, user.id, self._clock())
+        self._record(session, AuthEventType.USER_DISABLED, user)
+        return revoked
+
+    def enable_user(self, session: Session, email: str) -> None:
+        user = self._user(session, email)
+        users.set_active(session, user, active=True)
+        self._record(session, AuthEventType.USER_ENABLED, user)
+
+    def revoke_sessions(self, session: Session, email: str) -> int:
+        user = self._user(session, email)
+        revoked = sessions.revoke_all_for_user(session, user.id, self._clock())
+        self._record(session, AuthEventType.SESSIONS_REVOKED, user)
+        return revoked
+
+    def delete_user(self, session: Session, email: str) -> None:
+        """The same erasure as self-service deletion, audited the same way but for
+        the actor: audit rows stay, with the email erased."""
+        user = self._user(session, email)
+        erase_user(session, user)
+        audit.record(
+            session,
+            AuthEventType.ACCOUNT_DELETED,
+            SHELL,
+            user_id=user.id,
+            reason=SHELL_REASON,
+        )
+
+    @staticmethod
+    def _user(session: Session, email: str) -> User:
+        user = users.get_by_email(session, email.strip().lower())
+        if user is None:
+            raise errors.NotFound(f"no user with the email {email.strip()!r}")
+        return user
+
+    @staticmethod
+    def _record(session: Session, event_type: AuthEventType, user: User) -> None:
+        audit.record(
+            session, event_type, SHELL, user_id=user.id, email=user.email, reason=SHELL_REASON
+        )
