@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from authapi import errors
 from authapi.deps import client_info
 from authapi.models import AuthEventType
+from authapi.rate_limit import limit_headers
 from authapi.services import audit
 
 logger = logging.getLogger(__name__)
@@ -34,10 +35,12 @@ _HTTP_ERRORS: dict[int, type[errors.AppError]] = {
 
 
 def problem_response(request: Request, error: errors.AppError) -> JSONResponse:
+    # A rate-limited endpoint's error carries the limit headers as its success would.
+    headers = {**getattr(request.state, "limit_headers", {}), **error.headers}
     return JSONResponse(
         errors.problem_body(error, getattr(request.state, "request_id", None)),
         status_code=error.status,
-        headers=error.headers,
+        headers=headers,
         media_type=errors.PROBLEM_JSON,
     )
 
@@ -101,9 +104,11 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     error = errors.RateLimited()
     if request.url.path == TOKEN_ENDPOINT:  # RFC 6749 has no code of its own for this
         error.extensions["error"] = "temporarily_unavailable"
-    response = problem_response(request, error)
     # Reading the window for the headers is storage I/O: keep it off the event loop.
-    await run_in_threadpool(limiter._inject_headers, response, request.state.view_rate_limit)
+    headers = await run_in_threadpool(limit_headers, limiter, request.state.view_rate_limit)
+    error.headers.update(headers)
+    errors.with_retry_after(error, int(headers.get("X-RateLimit-Reset", "1")))
+    response = problem_response(request, error)
     await run_in_threadpool(
         audit.record_failure,
         request.app.state.engine,

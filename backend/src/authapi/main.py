@@ -174,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "X-RateLimit-Limit",
             "X-RateLimit-Remaining",
             "X-RateLimit-Reset",
+            "RateLimit",
+            "RateLimit-Policy",
         ],
         max_age=600,
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -33,6 +35,8 @@ from authapi.config import IPNetwork, Settings
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "authapi"
+# A policy's name in RateLimit-Policy is a quoted string; keep it plain.
+_POLICY_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 STORAGE_RETRY_SECONDS = 30
 # A stopped or hung Redis must cost a request milliseconds, not a hang: short
 # timeouts, then the per-process fallback takes over.
@@ -95,7 +99,9 @@ def create_limiter(settings: Settings) -> Limiter:
         storage_uri=settings.rate_limit_storage_uri,
         storage_options=storage_options(settings.rate_limit_storage_uri),
         strategy="moving-window",
-        headers_enabled=True,
+        # Our own limit headers (limit_headers), on errors too; slowapi would add its
+        # own only to successes, with an epoch Reset and a Retry-After on every answer.
+        headers_enabled=False,
         key_prefix=KEY_PREFIX,
         in_memory_fallback=[settings.rate_limit_auth],
     )
@@ -111,10 +117,42 @@ def register_limits(
             decorate(endpoint)
 
 
+def limit_headers(limiter: Limiter, current: Any) -> dict[str, str]:
+    """The limit headers of a request's window: the IETF httpapi draft's
+    `RateLimit-Policy` and `RateLimit` (remaining, seconds to reset), and the
+    `X-RateLimit-*` that clients already read, with Reset in seconds from now too.
+
+    Storage I/O: call it off the event loop. A storage that cannot answer gives no
+    headers rather than an error (the limit itself has already been checked).
+    """
+    if current is None:
+        return {}
+    item, arguments = current
+    try:
+        reset_at, remaining = limiter.limiter.get_window_stats(item, *arguments)
+    except Exception:
+        logger.warning("rate-limit storage unreachable; response sent without limit headers")
+        return {}
+    reset_in = max(0, math.ceil(reset_at - time.time()))
+    policy = _POLICY_NAME.sub("_", str(arguments[-1])) if arguments else "default"
+    return {
+        "RateLimit-Policy": f'"{policy}";q={item.amount};w={item.get_expiry()}',
+        "RateLimit": f'"{policy}";r={remaining};t={reset_in}',
+        "X-RateLimit-Limit": str(item.amount),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset_in),
+    }
+
+
 class RateLimitedRoute(APIRoute):
     """A route that counts each request against its endpoint's slowapi limits
     before anything else happens, so that every rejected request counts, whether
-    FastAPI rejects its JSON, its fields, or our services reject its content."""
+    FastAPI rejects its JSON, its fields, or our services reject its content.
+
+    Every answer carries the limit headers: a success gets them here; an error
+    (401, 409, 422, 429 too_many_attempts) finds them in `request.state`, where the
+    error handlers (handlers.problem_response) pick them up.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -127,14 +165,15 @@ class RateLimitedRoute(APIRoute):
                 limiter._check_request_limit, request, endpoint, in_middleware=False
             )
             request.state._rate_limiting_complete = True
-            response = await handle(request)
-            # Reading the window for the headers is storage I/O too.
-            await run_in_threadpool(
-                limiter._inject_headers, response, request.state.view_rate_limit
-            )
-            # slowapi adds Retry-After to every limited response; it means "wait" and
-            # only belongs on the 429, which the error handler builds with its own.
-            del response.headers["Retry-After"]
+            current = request.state.view_rate_limit
+            try:
+                response = await handle(request)
+            except Exception:
+                request.state.limit_headers = await run_in_threadpool(
+                    limit_headers, limiter, current
+                )
+                raise
+            response.headers.update(await run_in_threadpool(limit_headers, limiter, current))
             return response
 
         return limited
