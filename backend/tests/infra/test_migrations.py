@@ -3,53 +3,23 @@ migrated schema is exactly what the models declare."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import authapi.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from support import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_available,
     run_migrations,
 )
 
 APP_TABLES = {"users", "sessions", "auth_events", "links", "mail_outbox", "refresh_tokens"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A brand-new database with no tables at all."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-        return
-    reason = postgres_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"authapi_test_migrations_{os.getpid()}"
-    url = create_postgres_database(name)
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
-
-
-@pytest.fixture
-def engine(empty_database_url: str) -> Iterator[Engine]:
-    engine = create_engine(empty_database_url)
-    yield engine
-    engine.dispose()
 
 
 def table_names(engine: Engine) -> set[str]:

@@ -5,14 +5,10 @@ the secret, no `kid` header), still works after `upgrade head`; and the way back
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from jose import jwt
@@ -24,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    create_engine,
     inspect,
     select,
 )
@@ -39,9 +34,6 @@ from support import (
     TEST_SECRET,
     alembic_config,
     bearer,
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_available,
     run_migrations,
 )
 
@@ -70,29 +62,6 @@ OLD_SESSIONS = Table(
     Column("ip_address", String(45)),
     Column("user_agent", String(512)),
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
-        return
-    reason = postgres_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"authapi_test_refresh_upgrade_{os.getpid()}"
-    url = create_postgres_database(name)
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
-
-
-@pytest.fixture
-def engine(empty_database_url: str) -> Iterator[Engine]:
-    engine = create_engine(empty_database_url)
-    yield engine
-    engine.dispose()
 
 
 def old_style_token(user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> str:
