@@ -75,6 +75,15 @@ def authapi_server(workdir: Path, port: int | None = None, **settings: str) -> I
     output goes to a log file that is shown if it fails to start. `port` is for a
     caller that must know the URL before the server starts (mailed links name it).
     """
+    with authapi_process(workdir, port, **settings) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def authapi_process(
+    workdir: Path, port: int | None = None, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """authapi_server, yielding the process too, for tests that signal it themselves."""
     port = port or free_port()
     env = {
         # The caller's own authapi settings must not leak into the server under test.
@@ -125,7 +134,7 @@ def authapi_server(workdir: Path, port: int | None = None, **settings: str) -> I
             wait_for(healthy, 60, "authapi")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n{_tail(log_path)}") from None
-        yield base_url
+        yield base_url, process
     finally:
         process.terminate()
         try:
