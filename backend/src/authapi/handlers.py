@@ -34,7 +34,26 @@ _HTTP_ERRORS: dict[int, type[errors.AppError]] = {
 }
 
 
+# OAuth2's own `error` (RFC 6749 5.2) beside our `code` on every refusal of the token
+# endpoint, so that OAuth2 client libraries understand it (RFC 6749 has no code for
+# a rate limit; `temporarily_unavailable` is the nearest).
+OAUTH2_ERRORS = {
+    "invalid_credentials": "invalid_grant",
+    "token_invalid": "invalid_grant",
+    "token_expired": "invalid_grant",
+    "token_revoked": "invalid_grant",
+    "email_not_verified": "invalid_grant",
+    "token_missing": "invalid_request",
+    "validation_error": "invalid_request",
+    "unsupported_grant_type": "unsupported_grant_type",
+    "too_many_attempts": "temporarily_unavailable",
+    "rate_limited": "temporarily_unavailable",
+}
+
+
 def problem_response(request: Request, error: errors.AppError) -> JSONResponse:
+    if request.url.path == TOKEN_ENDPOINT and error.code in OAUTH2_ERRORS:
+        error.extensions["error"] = OAUTH2_ERRORS[error.code]
     # A rate-limited endpoint's error carries the limit headers as its success would.
     headers = {**getattr(request.state, "limit_headers", {}), **error.headers}
     return JSONResponse(
@@ -55,10 +74,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     names the field and the rule only."""
     exc = cast(RequestValidationError, exc)
     field_errors = [_field_error(error) for error in exc.errors()]
-    error = errors.ValidationFailed(errors=field_errors)
-    if request.url.path == TOKEN_ENDPOINT:  # OAuth2 clients read `error` (RFC 6749 5.2)
-        error.extensions["error"] = "invalid_request"
-    return problem_response(request, error)
+    return problem_response(request, errors.ValidationFailed(errors=field_errors))
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
@@ -102,8 +118,6 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     exc = cast(RateLimitExceeded, exc)
     limiter: Limiter = request.app.state.limiter
     error = errors.RateLimited()
-    if request.url.path == TOKEN_ENDPOINT:  # RFC 6749 has no code of its own for this
-        error.extensions["error"] = "temporarily_unavailable"
     # Reading the window for the headers is storage I/O: keep it off the event loop.
     headers = await run_in_threadpool(limit_headers, limiter, request.state.view_rate_limit)
     error.headers.update(headers)

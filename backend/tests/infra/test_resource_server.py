@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 import authapi
 from authapi.config import Settings
 from authapi.keys import generate_pem
-from servers import authapi_server, free_port, wait_for
+from servers import authapi_server, free_port, stop, wait_for
 from support import PROJECT_ROOT, STRONG_PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
@@ -80,12 +80,7 @@ def resource_server(jwks_url: str, workdir: Path) -> Iterator[str]:
         wait_for(up, 20, "the resource server")
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def new_key(workdir: Path) -> Path:

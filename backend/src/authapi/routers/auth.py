@@ -113,21 +113,6 @@ def login(
     return _auth_response(issued, request, response)
 
 
-# OAuth2's own `error` (RFC 6749 5.2) beside our `code`, so that OAuth2 client
-# libraries understand a refused token request.
-_OAUTH2_ERRORS = {
-    errors.InvalidCredentials: "invalid_grant",
-    errors.TokenInvalid: "invalid_grant",
-    errors.TokenExpired: "invalid_grant",
-    errors.TokenRevoked: "invalid_grant",
-    errors.TokenMissing: "invalid_request",
-    errors.ValidationFailed: "invalid_request",
-    errors.UnsupportedGrantType: "unsupported_grant_type",
-    errors.EmailNotVerified: "invalid_grant",
-    errors.TooManyAttempts: "temporarily_unavailable",
-}
-
-
 def _required(form: TokenForm, *fields: str) -> list[str]:
     """The fields the grant needs, or the 422 that names each one missing."""
     values = [getattr(form, field) for field in fields]
@@ -156,20 +141,14 @@ def token(
     `grant_type=password` (the default) with `username` (the email) and `password`,
     or `grant_type=refresh_token` with `refresh_token`. Errors carry OAuth2's `error`
     member beside `code`."""
-    try:
-        if form.grant_type in (None, "password"):
-            username, password = _required(form, "username", "password")
-            issued = auth.login(session, username, password, client)
-        elif form.grant_type == "refresh_token":
-            (refresh_token,) = _required(form, "refresh_token")
-            issued = auth.refresh(session, refresh_token, client)
-        else:
-            raise errors.UnsupportedGrantType
-    except errors.AppError as error:
-        oauth2_error = _OAUTH2_ERRORS.get(type(error))
-        if oauth2_error is not None:
-            error.extensions["error"] = oauth2_error
-        raise
+    if form.grant_type in (None, "password"):
+        username, password = _required(form, "username", "password")
+        issued = auth.login(session, username, password, client)
+    elif form.grant_type == "refresh_token":
+        (refresh_token,) = _required(form, "refresh_token")
+        issued = auth.refresh(session, refresh_token, client)
+    else:
+        raise errors.UnsupportedGrantType
     return _token_response(issued, request, response)
 
 

@@ -21,6 +21,7 @@ from authapi.security import PasswordHasher
 from authapi.services import audit
 from authapi.services.account import erase_user
 from authapi.services.audit import ClientInfo
+from authapi.services.auth import deactivate_user
 from authapi.services.passwords import password_problems
 
 SHELL = ClientInfo(ip_address=None, user_agent="authapi-cli", request_id=None)
@@ -75,11 +76,9 @@ class AdminService:
         return user
 
     def disable_user(self, session: Session, email: str) -> int:
-        """Disable and revoke every session (as AuthService.disable_user does), so no
-        token of the user keeps working; returns the number of sessions revoked."""
+        """Disable and revoke every session; returns the number of sessions revoked."""
         user = self._user(session, email)
-        users.set_active(session, user, active=False)
-        revoked = sessions.revoke_all_for_user(session, user.id, self._clock())
+        revoked = deactivate_user(session, user, self._clock())
         self._record(session, AuthEventType.USER_DISABLED, user)
         return revoked
 

@@ -69,6 +69,14 @@ class Principal:
     session_id: uuid.UUID
 
 
+def deactivate_user(session: Session, user: User, now: datetime) -> int:
+    """Disable the account and revoke every session, so that no token of the user keeps
+    working; returns how many sessions were revoked. Shared by AuthService and
+    `python -m authapi users disable`."""
+    users.set_active(session, user, active=False)
+    return sessions.revoke_all_for_user(session, user.id, now)
+
+
 class AuthService:
     def __init__(
         self,
@@ -315,8 +323,7 @@ class AuthService:
 
     def disable_user(self, session: Session, user: User) -> None:
         """Disabling revokes every session, so no token of the user keeps working."""
-        users.set_active(session, user, active=False)
-        sessions.revoke_all_for_user(session, user.id, self._clock())
+        deactivate_user(session, user, self._clock())
 
     def active_sessions(
         self, session: Session, principal: Principal
