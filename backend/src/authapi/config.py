@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     mail_retry_seconds: float = Field(default=30, gt=0, le=3600)
 
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    # Who may read GET /metrics (client IPs as resolved with TRUSTED_PROXIES).
+    metrics_allowed_ips: Annotated[list[IPNetwork], NoDecode] = [
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    ]
     cors_origins: Annotated[list[str], NoDecode] = []
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -97,12 +102,14 @@ class Settings(BaseSettings):
         # `JWT_PRIVATE_KEY_FILE=` (as in .env.example) means no file, not the current dir.
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("trusted_proxies", "cors_origins", "jwt_previous_keys", mode="before")
+    @field_validator(
+        "trusted_proxies", "metrics_allowed_ips", "cors_origins", "jwt_previous_keys", mode="before"
+    )
     @classmethod
     def _plain_lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allowed_ips", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
         if isinstance(value, list):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from authapi import errors
+from authapi import errors, metrics
 from authapi.deps import client_info
 from authapi.models import AuthEventType
 from authapi.rate_limit import limit_headers
@@ -54,6 +54,8 @@ OAUTH2_ERRORS = {
 def problem_response(request: Request, error: errors.AppError) -> JSONResponse:
     if request.url.path == TOKEN_ENDPOINT and error.code in OAUTH2_ERRORS:
         error.extensions["error"] = OAUTH2_ERRORS[error.code]
+    if error.status == 429:
+        metrics.count_rate_limited(error.code, request.scope)
     # A rate-limited endpoint's error carries the limit headers as its success would.
     headers = {**getattr(request.state, "limit_headers", {}), **error.headers}
     return JSONResponse(

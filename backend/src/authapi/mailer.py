@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from authapi import metrics
 from authapi.db import read_session
 from authapi.models import MailStatus, OutboxMessage
 from authapi.models.base import utcnow
@@ -198,6 +199,7 @@ class OutboxSender:
         with Session(self._engine) as session:
             outbox.mark_done(session, message.id, MailStatus.SENT, self._clock())
             session.commit()
+        metrics.MAIL_SENT.inc()
         logger.info("mail %s (%s) delivered", message.id, kind)
 
     def _failed(self, message: OutboxMessage, exc: Exception, *, permanent: bool) -> None:
@@ -209,6 +211,7 @@ class OutboxSender:
         with Session(self._engine) as session:
             outbox.mark_failed(session, message.id, error, retry_at)
             session.commit()
+        metrics.MAIL_SEND_FAILURES.labels("gave_up" if retry_at is None else "retry").inc()
         if retry_at is None:
             logger.error(
                 "mail %s: attempt %d failed (%s); giving up", message.id, message.attempts, error

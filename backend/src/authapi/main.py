@@ -20,6 +20,7 @@ from authapi.db import create_db_engine
 from authapi.handlers import install_error_handlers
 from authapi.keys import KeySet, build_key_set
 from authapi.mailer import OutboxSender, transport_from_url
+from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import LoginThrottle, MailLimit, create_limiter, register_limits
 from authapi.routers import account, audit, auth, health, jwks
@@ -178,6 +179,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "RateLimit-Policy",
         ],
         max_age=600,
+    )
+    # Outermost of all, so that every answer is counted, CORS preflights included.
+    app.add_middleware(
+        MetricsMiddleware,
+        engine=engine,
+        allowed=settings.metrics_allowed_ips,
+        trusted_proxies=settings.trusted_proxies,
     )
     return app
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from authapi.models import MailStatus, OutboxMessage
@@ -24,6 +24,17 @@ def next_due(session: Session) -> datetime | None:
         .order_by(col(OutboxMessage.next_attempt_at))
         .limit(1)
     ).first()
+
+
+def queue_stats(session: Session) -> tuple[int, datetime | None]:
+    """How many messages are queued, and when the oldest of them was created (the
+    status index narrows it to the queued rows)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status == MailStatus.QUEUED.value
+        )
+    ).one()
+    return int(count), oldest
 
 
 def claim_due(

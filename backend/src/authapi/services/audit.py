@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from authapi import metrics
 from authapi.models import AuthEvent, AuthEventType
 from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.models.user import EMAIL_MAX_LENGTH
@@ -44,6 +45,7 @@ def _event(
     email: str | None,
     reason: str | None,
 ) -> AuthEvent:
+    metrics.AUTH_EVENTS.labels(event_type.value).inc()
     return AuthEvent(
         event_type=event_type.value,
         user_id=user_id,

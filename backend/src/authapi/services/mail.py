@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlmodel import Session
 
+from authapi import metrics
 from authapi.config import Settings
 from authapi.models import Link, LinkPurpose, MailKind, OutboxMessage, User
 from authapi.models.base import utcnow
@@ -132,6 +133,7 @@ class MailService:
         the caller answers the same either way. `user_id` None queues a mail that
         will never be sent: the sender drops it (see forgot-password)."""
         if not self._limit.allow(to_address):
+            metrics.MAIL_RATE_LIMITED.labels(kind.value).inc()
             logger.info("link mail not queued: the address reached MAIL_RATE_LIMIT")
             return False
         self._queue(session, OutboxMessage(kind=kind.value, user_id=user_id, to_address=to_address))
