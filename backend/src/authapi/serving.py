@@ -7,9 +7,14 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.process
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -49,13 +54,60 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "access_log": True,
 }
 RESTART_LIMIT = 5  # a worker that keeps dying is a configuration problem, not bad luck
+# prometheus-client's multiprocess mode: each process writes its samples there.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve(host: str, port: int, workers: int) -> None:
     if workers == 1:
+        if os.environ.get(METRICS_DIR_ENV):
+            _clear_stale_metrics(Path(os.environ[METRICS_DIR_ENV]))
         uvicorn.run(host=host, port=port, **UVICORN_OPTIONS)
         return
-    _supervise(host, port, workers)
+    with _metrics_directory():
+        _supervise(host, port, workers)
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[Path]:
+    """Where the workers' metrics meet, so that a scrape answered by any one worker
+    counts the requests of all of them.
+
+    The variable must be set before a worker imports prometheus_client: the workers
+    are spawned (fresh interpreters) after this sets it. By default a private
+    directory per start, removed at exit; an operator's PROMETHEUS_MULTIPROC_DIR is
+    used instead, with the files of earlier runs removed first.
+    """
+    configured = os.environ.get(METRICS_DIR_ENV)
+    if configured:
+        _clear_stale_metrics(Path(configured))
+        yield Path(configured)
+        return
+    path = Path(tempfile.mkdtemp(prefix="authapi-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        del os.environ[METRICS_DIR_ENV]
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _clear_stale_metrics(path: Path) -> None:
+    """Remove the sample files (`counter_<pid>.db`...) of processes other than this
+    one: an earlier run's counts would otherwise be added to this run's."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        if file.stem.rpartition("_")[2] != str(os.getpid()):
+            file.unlink(missing_ok=True)
+
+
+def _worker_gone(pid: int | None) -> None:
+    """A dead worker's live gauges (requests in progress) leave the sum; its counters
+    stay, so that totals never go down."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    if pid is not None:
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _listener(host: str, port: int) -> socket.socket:
@@ -110,6 +162,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
                 logger.warning(
                     "worker %s exited with %s; restarting", process.pid, process.exitcode
                 )
+                _worker_gone(process.pid)
                 processes[index] = start()
     finally:
         for process in processes:
@@ -119,5 +172,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+                process.join(timeout=10)
+            _worker_gone(process.pid)
     if restarts > RESTART_LIMIT:
         raise SystemExit(1)
