@@ -144,6 +144,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.login_failure_window_seconds == 15 * 60
     assert settings.trusted_proxies == []
     assert settings.cors_origins == []
+    assert [str(network) for network in settings.metrics_allowed_ips] == ["127.0.0.0/8", "::1/128"]
 
 
 # --- list settings -------------------------------------------------------------------
@@ -200,6 +201,38 @@ def test_empty_lists_mean_none(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert settings.trusted_proxies == []
     assert settings.cors_origins == []
+
+
+def test_metrics_allowed_ips_takes_addresses_and_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("METRICS_ALLOWED_IPS", "192.0.2.10, 10.1.0.0/16,fd00::/8")
+
+    settings = Settings()
+
+    assert [str(network) for network in settings.metrics_allowed_ips] == [
+        "192.0.2.10/32",
+        "10.1.0.0/16",
+        "fd00::/8",
+    ]
+
+
+@pytest.mark.parametrize("value", ["", "[]"])
+def test_empty_metrics_allowed_ips_allows_nobody(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("METRICS_ALLOWED_IPS", value)
+
+    assert Settings().metrics_allowed_ips == []
+
+
+def test_invalid_metrics_allowed_ip_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("METRICS_ALLOWED_IPS", "127.0.0.1,prometheus.internal")
+    with pytest.raises(ValidationError):
+        Settings()
 
 
 def test_invalid_trusted_proxy_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
