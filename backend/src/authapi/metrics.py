@@ -53,6 +53,10 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # `*_created` samples exist only with one process; without them a scrape shows the
 # same series whatever WORKERS is.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+if os.environ.get(MULTIPROC_ENV):
+    # The series below open their sample files there as they are defined: an
+    # operator's directory that does not exist yet must not stop every command.
+    os.makedirs(os.environ[MULTIPROC_ENV], mode=0o700, exist_ok=True)
 
 HTTP_REQUESTS = Counter(
     "authapi_http_requests",

@@ -144,3 +144,14 @@ def test_the_private_metrics_directory_lives_as_long_as_the_service(tmp_path: Pa
         assert list(directory.glob("counter_*.db"))
         assert me_ok(scrape(base_url)) == 0
     assert list(temp.iterdir()) == []  # removed when the service stopped
+
+
+def test_one_worker_with_an_operators_directory_not_made_yet(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "run" / "authapi-metrics"
+    with authapi_process(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as (base_url, _):
+        for _ in range(3):
+            assert httpx.get(f"{base_url}/auth/me", timeout=10).status_code == 401
+        samples = scrape(base_url)
+    labels = {"method": "GET", "route": "/auth/me", "status": "401"}
+    assert samples[("authapi_http_requests_total", frozenset(labels.items()))] == 3
+    assert list(metrics_dir.glob("counter_*.db"))  # the files, not the in-process registry
