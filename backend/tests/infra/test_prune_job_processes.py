@@ -3,7 +3,6 @@ PostgreSQL database run a due prune exactly once (one `prune:` log line in all).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -15,12 +14,6 @@ from sqlalchemy import Engine, create_engine, text
 from authapi.jobs import JOB_NAME
 from authapi.models.base import utcnow
 from servers import authapi_server, wait_for
-from support import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_available,
-    run_migrations,
-)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -28,22 +21,8 @@ OLD_EVENTS = 2500  # three batches of PRUNE_BATCH_SIZE=1000
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    reason = postgres_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"authapi_test_prune_job_{os.getpid()}"
-    url = create_postgres_database(name)
-    try:
-        run_migrations(url)
-        yield url
-    finally:
-        drop_postgres_database(name)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
+def engine(migrated_postgres_url: str) -> Iterator[Engine]:
+    engine = create_engine(migrated_postgres_url)
     yield engine
     engine.dispose()
 
@@ -54,7 +33,7 @@ def count(engine: Engine, sql: str) -> int:
 
 
 def test_two_instances_of_two_workers_prune_once(
-    tmp_path: Path, database_url: str, engine: Engine
+    tmp_path: Path, migrated_postgres_url: str, engine: Engine
 ) -> None:
     year_ago = utcnow() - timedelta(days=400)
     with engine.begin() as connection:
@@ -77,7 +56,7 @@ def test_two_instances_of_two_workers_prune_once(
             {"name": JOB_NAME, "due": utcnow() - timedelta(hours=1)},
         )
     settings = {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": migrated_postgres_url,
         "WORKERS": "2",
         "LOG_LEVEL": "INFO",
         "PRUNE_INTERVAL_SECONDS": "3600",
