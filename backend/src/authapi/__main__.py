@@ -1,4 +1,4 @@
-"""`python -m authapi serve | migrate | check-config | keys generate | users ...`."""
+"""`python -m authapi serve | migrate | check-config | prune | keys generate | users ...`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from authapi.cli import prune as prune_cli
 from authapi.cli import users as users_cli
 from authapi.config import Settings, get_settings
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("serve", help="serve the API (HOST, PORT, WORKERS)")
     commands.add_parser("migrate", help="apply the database migrations")
     commands.add_parser("check-config", help="validate the settings and key files")
+    prune_cli.add_parser(commands)
     keys = commands.add_parser("keys", help="signing keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     generate = key_commands.add_parser("generate", help="write a new private key (PEM)")
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "users":
         sys.exit(users_cli.run(args, load_settings(read_keys=False)))
+    if args.command == "prune":
+        sys.exit(prune_cli.run(load_settings(read_keys=False)))
     settings = load_settings()
     if args.command == "migrate":
         migrate(settings)

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=8, ge=1, le=100)
     mail_retry_seconds: float = Field(default=30, gt=0, le=3600)
 
+    # Retention: the in-service prune runs every PRUNE_INTERVAL_SECONDS (0: never;
+    # `python -m authapi prune` still works), deleting in batches of PRUNE_BATCH_SIZE.
+    prune_interval_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+    prune_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    audit_retention_days: int = Field(default=365, ge=1, le=36_500)
+
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
     # Who may read GET /metrics (client IPs as resolved with TRUSTED_PROXIES).
     metrics_allowed_ips: Annotated[list[IPNetwork], NoDecode] = [

@@ -13,11 +13,13 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
 
 from authapi import __version__
 from authapi.config import Settings, get_settings
 from authapi.db import create_db_engine
 from authapi.handlers import install_error_handlers
+from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
 from authapi.mailer import OutboxSender, transport_from_url
 from authapi.metrics import MetricsMiddleware
@@ -31,6 +33,7 @@ from authapi.services.account import AccountService
 from authapi.services.auth import AuthService, SessionPolicy
 from authapi.services.mail import MailService
 from authapi.services.passwords import common_passwords
+from authapi.services.retention import RetentionService
 
 DESCRIPTION = """\
 Sign up, log in and call protected endpoints with a JWT bearer token.
@@ -100,13 +103,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_attempts=settings.mail_max_attempts,
         retry_seconds=settings.mail_retry_seconds,
     )
+    prune_job = PruneJob(
+        engine,
+        retention_service(engine, settings),
+        interval_seconds=settings.prune_interval_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         limiter_threads = anyio.to_thread.current_default_thread_limiter()
         limiter_threads.total_tokens = max(limiter_threads.total_tokens, REQUEST_THREADS)
         sender.start()
+        if settings.prune_interval_seconds > 0:  # 0: pruning is left to the CLI or cron
+            prune_job.start()
         yield
+        await anyio.to_thread.run_sync(prune_job.stop)
         await anyio.to_thread.run_sync(sender.stop)
         engine.dispose()
 
@@ -147,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine=engine, hasher=hasher, throttle=throttle, mail=mail
     )
     app.state.mail_sender = sender
+    app.state.prune_job = prune_job
 
     install_error_handlers(app)
     app.include_router(auth.credentials_router)
@@ -197,6 +209,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def retention_service(engine: Engine, settings: Settings) -> RetentionService:
+    """The same retention for the periodic job and `python -m authapi prune`."""
+    return RetentionService(
+        engine,
+        audit_retention=timedelta(days=settings.audit_retention_days),
+        batch_size=settings.prune_batch_size,
+    )
 
 
 def keys_from_settings(settings: Settings) -> KeySet:

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from support import create_postgres_database, drop_postgres_database, postgres_available
+from support import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_available,
+    run_migrations,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,3 +39,18 @@ def engine(empty_database_url: str) -> Iterator[Engine]:
     engine = create_engine(empty_database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def migrated_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated, for tests whose servers share it."""
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"authapi_test_processes_{os.getpid()}"
+    url = create_postgres_database(name)
+    try:
+        run_migrations(url)
+        yield url
+    finally:
+        drop_postgres_database(name)

@@ -19,7 +19,15 @@ from support import (
     run_migrations,
 )
 
-APP_TABLES = {"users", "sessions", "auth_events", "links", "mail_outbox", "refresh_tokens"}
+APP_TABLES = {
+    "users",
+    "sessions",
+    "auth_events",
+    "links",
+    "mail_outbox",
+    "refresh_tokens",
+    "job_leases",
+}
 
 
 def table_names(engine: Engine) -> set[str]:
@@ -145,3 +153,45 @@ def test_account_lifecycle_migration_keeps_existing_users(
         ("account_deleted", True),
         ("signup", False),
     ]
+
+
+RETENTION_INDEXES = {
+    ("auth_events", "ix_auth_events_created_at"),
+    ("sessions", "ix_sessions_expires_at"),
+    ("sessions", "ix_sessions_revoked_at"),
+    ("links", "ix_links_expires_at"),
+}
+
+
+def index_names(engine: Engine) -> set[tuple[str, str]]:
+    inspector = inspect(engine)
+    return {
+        (table, index["name"] or "")
+        for table in ("auth_events", "sessions", "links")
+        for index in inspector.get_indexes(table)
+    }
+
+
+def test_retention_migration_keeps_rows_and_downgrades_cleanly(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0006 upgrades a database in use (rows untouched) with the table of the job's
+    schedule and the indexes pruning deletes by; downgrading removes only those."""
+    run_migrations(empty_database_url, "0003")
+    insert_user(engine, "alice@example.com")
+
+    run_migrations(empty_database_url)
+
+    assert table_names(engine) == APP_TABLES | {"alembic_version"}
+    assert index_names(engine) >= RETENTION_INDEXES
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        emails = connection.execute(text("SELECT email FROM users")).scalars().all()
+    assert emails == ["alice@example.com"]
+
+    run_migrations(empty_database_url, "0003", down=True)
+
+    assert table_names(engine) == (APP_TABLES - {"job_leases"}) | {"alembic_version"}
+    assert not RETENTION_INDEXES & index_names(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1

@@ -1,6 +1,7 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
 from authapi.models.auth_event import AuthEvent, AuthEventType
+from authapi.models.job_lease import JobLease
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
 from authapi.models.refresh_token import RefreshToken
@@ -11,6 +12,7 @@ __all__ = [
     "AuthEvent",
     "AuthEventType",
     "AuthSession",
+    "JobLease",
     "Link",
     "LinkPurpose",
     "MailKind",

@@ -44,6 +44,7 @@ class AuthEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_auth_events_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_auth_events_email_created_at", "email", "created_at"),
+        Index("ix_auth_events_created_at", "created_at"),  # retention deletes by age
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

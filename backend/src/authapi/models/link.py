@@ -27,6 +27,7 @@ class Link(SQLModel, table=True):
     __table_args__ = (
         Index("ix_links_token_hash", "token_hash", unique=True),
         Index("ix_links_user_id_purpose", "user_id", "purpose"),
+        Index("ix_links_expires_at", "expires_at"),  # retention deletes expired links
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -14,7 +14,12 @@ class AuthSession(SQLModel, table=True):
     after the login), however often it is refreshed."""
 
     __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
+    __table_args__ = (
+        Index("ix_sessions_user_id_revoked_at", "user_id", "revoked_at"),
+        # Retention finds ended sessions by either time.
+        Index("ix_sessions_expires_at", "expires_at"),
+        Index("ix_sessions_revoked_at", "revoked_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(

@@ -1,0 +1,106 @@
+"""Retention: delete what nothing needs any more, in short batches.
+
+What goes, and when:
+- sessions expired or revoked more than SESSION_GRACE ago, with their refresh tokens
+  (their tokens died with them; the grace keeps "logged out on ..." visible a while);
+- links used or expired (no request can use them again);
+- mail sent or dropped more than FINISHED_MAIL_GRACE ago (its body is already
+  erased; a day lets support confirm a delivery), and mail that failed for good more
+  than FAILED_MAIL_GRACE ago (kept long enough for an operator to read `last_error`);
+- audit rows older than AUDIT_RETENTION_DAYS.
+
+Unlike the request services, this one commits: each batch is its own short
+transaction, so a million due rows never become one long lock. A run that stops
+half-way (shutdown) has lost nothing: the next run carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from authapi.models.base import utcnow
+from authapi.repositories import retention
+
+SESSION_GRACE = timedelta(days=7)
+FINISHED_MAIL_GRACE = timedelta(days=1)
+FAILED_MAIL_GRACE = timedelta(days=30)
+
+# One batch: a session in, rows deleted out.
+Batch = Callable[[Session], int]
+
+
+@dataclass(slots=True)
+class PruneReport:
+    """Rows deleted per table, in the order they are pruned."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    complete: bool = True  # False when asked to stop before the end
+
+    def summary(self) -> str:
+        counts = " ".join(f"{table}={count}" for table, count in self.deleted.items())
+        return f"{counts} in {self.seconds:.2f} s" + ("" if self.complete else " (stopped)")
+
+
+class RetentionService:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        audit_retention: timedelta,
+        batch_size: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._audit_retention = audit_retention
+        self._batch_size = batch_size
+        self._clock = clock
+
+    def prune(self, keep_going: Callable[[], bool] = lambda: True) -> PruneReport:
+        """Delete every due row; `keep_going` is asked after each batch (a periodic
+        job stops at shutdown, or when it lost its lease)."""
+        started = time.monotonic()
+        now = self._clock()
+        limit = self._batch_size
+        sessions_cutoff = now - SESSION_GRACE
+        steps: list[tuple[str, Batch]] = [
+            (
+                "refresh_tokens",
+                lambda s: retention.delete_refresh_tokens_of_ended_sessions(
+                    s, sessions_cutoff, limit
+                ),
+            ),
+            ("sessions", lambda s: retention.delete_ended_sessions(s, sessions_cutoff, limit)),
+            ("links", lambda s: retention.delete_spent_links(s, now, limit)),
+            (
+                "mail_outbox",
+                lambda s: retention.delete_finished_mail(
+                    s, now - FINISHED_MAIL_GRACE, now - FAILED_MAIL_GRACE, limit
+                ),
+            ),
+            (
+                "auth_events",
+                lambda s: retention.delete_old_auth_events(s, now - self._audit_retention, limit),
+            ),
+        ]
+        report = PruneReport()
+        for table, batch in steps:
+            report.deleted[table] = 0
+            while report.complete:
+                with Session(self._engine) as session:
+                    deleted = batch(session)
+                    session.commit()
+                report.deleted[table] += deleted
+                report.complete = keep_going()
+                if deleted < limit:
+                    break
+            if not report.complete:
+                break
+        report.seconds = time.monotonic() - started
+        return report
