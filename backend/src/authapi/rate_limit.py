@@ -103,7 +103,11 @@ def create_limiter(settings: Settings) -> Limiter:
         # own only to successes, with an epoch Reset and a Retry-After on every answer.
         headers_enabled=False,
         key_prefix=KEY_PREFIX,
-        in_memory_fallback=[settings.rate_limit_auth],
+        # While the storage is down, each route's own limits count in per-process
+        # memory, shared scopes included (login and token keep one count).
+        # `in_memory_fallback=[...]` would not do: slowapi counts its fallback limits
+        # per endpoint, so two endpoints would double an attacker's guesses.
+        in_memory_fallback_enabled=True,
     )
 
 
