@@ -42,9 +42,23 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 def client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
+        user_agent=header_text(request, "user-agent"),
         request_id=getattr(request.state, "request_id", None),
     )
+
+
+def header_text(request: Request, name: str) -> str | None:
+    """A header as the client most likely meant it: UTF-8 where its bytes are valid
+    UTF-8 (a user agent naming a device in its own script), else Latin-1, which is
+    how HTTP reads them."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 async def get_client_info(request: Request) -> ClientInfo:

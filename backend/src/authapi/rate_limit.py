@@ -69,14 +69,31 @@ def resolve_client_ip(
     if not forwarded_for or not _is_trusted(peer, trusted):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    addresses = []
     for hop in reversed(hops):
-        try:
-            address = ipaddress.ip_address(hop)
-        except ValueError:
+        address = _forwarded_address(hop)
+        if address is None:
             return peer  # a garbled header from a trusted proxy: fall back to the proxy
-        if not _is_trusted(str(address), trusted):
-            return str(address)
-    return hops[0] if hops else peer
+        if not _is_trusted(address, trusted):
+            return address
+        addresses.append(address)
+    return addresses[-1] if addresses else peer
+
+
+def _forwarded_address(hop: str) -> str | None:
+    """An `X-Forwarded-For` entry as a plain address, or None if it is not one.
+
+    An IPv6 zone (`fe80::1%eth0`) names an interface of the proxy's host: it says
+    nothing about the client, and would let a header carry any text (NUL, a
+    kilobyte) into the audit trail, so an entry with one counts as garbled.
+    """
+    try:
+        address = ipaddress.ip_address(hop)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return None
+    return str(address)
 
 
 def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
@@ -103,7 +120,11 @@ def create_limiter(settings: Settings) -> Limiter:
         # own only to successes, with an epoch Reset and a Retry-After on every answer.
         headers_enabled=False,
         key_prefix=KEY_PREFIX,
-        in_memory_fallback=[settings.rate_limit_auth],
+        # While the storage is down, each route's own limits count in per-process
+        # memory, shared scopes included (login and token keep one count).
+        # `in_memory_fallback=[...]` would not do: slowapi counts its fallback limits
+        # per endpoint, so two endpoints would double an attacker's guesses.
+        in_memory_fallback_enabled=True,
     )
 
 

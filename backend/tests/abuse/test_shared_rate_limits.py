@@ -165,3 +165,72 @@ def test_failed_login_count_for_an_account_is_shared_through_redis(
     locked = second.post("/auth/login", json=body)
     assert locked.status_code == 429
     assert locked.json()["code"] == "too_many_attempts"
+
+
+def _alternate_login_and_token(client: TestClient, count: int) -> list[int]:
+    """Wrong passwords, alternately by JSON login and by the OAuth2 token form."""
+    statuses = []
+    for index in range(count):
+        if index % 2 == 0:
+            response = client.post("/auth/login", json=login_body())
+        else:
+            body = login_body()
+            form = {"username": body["email"], "password": body["password"]}
+            response = client.post("/auth/token", data=form)
+        statuses.append(response.status_code)
+    return statuses
+
+
+def test_login_and_token_share_one_count_in_memory_while_the_storage_is_unreachable(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The per-process fallback keeps the shared scope: two endpoints checking the
+    same credentials do not double the guesses while Redis is down."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    client = make_client(rate_limit_storage_uri=closed)
+
+    assert _alternate_login_and_token(client, 6) == [401] * 5 + [429]
+    assert (
+        client.post("/auth/token", data={"username": "a@example.com", "password": "x"}).json()[
+            "code"
+        ]
+        == "rate_limited"
+    )
+    assert client.get("/health").json()["rate_limit_storage"] == "unavailable"
+
+
+def test_password_reset_endpoints_share_one_count_in_memory_while_the_storage_is_unreachable(
+    make_client: Callable[..., TestClient],
+) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    client = make_client(rate_limit_storage_uri=closed)
+    forgot = {"email": unique_email("nobody")}
+    reset = {"token": "A" * 43, "new_password": "Another-password-9"}
+
+    statuses = [
+        client.post(path, json=body).status_code
+        for path, body in itertools.islice(
+            itertools.cycle([("/auth/password/forgot", forgot), ("/auth/password/reset", reset)]),
+            6,
+        )
+    ]
+
+    assert statuses == [202, 400, 202, 400, 202, 429]
+
+
+def test_the_shared_count_goes_on_in_memory_when_redis_stops_mid_run(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Redis answers, then is killed: from then on login and token keep one count
+    in memory (the attempts Redis had counted are gone with it)."""
+    port = free_port()
+    with private_redis(port) as redis_process:
+        client = make_client(rate_limit_storage_uri=f"redis://127.0.0.1:{port}/0")
+        assert _alternate_login_and_token(client, 2) == [401, 401]
+        assert client.get("/health").json()["rate_limit_storage"] == "ok"
+
+        redis_process.kill()
+        redis_process.wait(timeout=10)
+
+        assert _alternate_login_and_token(client, 6) == [401] * 5 + [429]
+        assert client.get("/health").json()["rate_limit_storage"] == "unavailable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -209,6 +210,12 @@ def test_limit_out_of_range_is_422(client: TestClient, limit: str) -> None:
     assert [error["field"] for error in body["errors"]] == ["limit"]
 
 
+def _cursor(created_at: str) -> str:
+    """A cursor in the shape the service hands out, around any time."""
+    raw = f"{created_at}|{uuid.UUID(int=0).hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -216,6 +223,11 @@ def test_limit_out_of_range_is_422(client: TestClient, limit: str) -> None:
         pytest.param("bm90LWEtY3Vyc29y", id="base64-of-nonsense"),
         # base64 of "2025-01-01T00:00:00+00:00|not-a-uuid": the right shape, a bad id
         pytest.param("MjAyNS0wMS0wMVQwMDowMDowMCswMDowMHxub3QtYS11dWlk", id="time-then-non-uuid"),
+        # Well-formed times that have no UTC (before year 1, after 9999): once a 500
+        pytest.param(_cursor("0001-01-01T00:00:00+05:00"), id="time-before-year-1-in-utc"),
+        pytest.param(_cursor("9999-12-31T23:59:59-05:00"), id="time-after-9999-in-utc"),
+        pytest.param("\u0000", id="nul"),
+        pytest.param("é" * 200, id="non-ascii"),
     ],
 )
 def test_garbage_cursor_is_422(client: TestClient, cursor: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -251,3 +252,56 @@ def test_token_without_form_fields_is_422(client: TestClient) -> None:
 
     body = assert_problem(response, 422, "validation_error")
     assert "password" in {error["field"] for error in body["errors"]}
+
+
+# What a password at login may hold: any text, since it is only hashed and compared
+# (bcrypt_sha256, so neither NUL nor bcrypt's 72-byte limit matters); a wrong one is
+# the one 401, never a 422 that would tell a guesser something, and never a 500.
+ODD_PASSWORDS = [
+    pytest.param('"nul\\u0000byte"', id="nul"),
+    pytest.param('"\\u0007\\u001b\\u007f\\u0085"', id="controls"),
+    pytest.param('"' + "\U0001f511" * 1024 + '"', id="4-kb-of-4-byte-characters"),
+]
+
+
+def _login_json(client: TestClient, email: str, password_json: str) -> httpx.Response:
+    body = f'{{"email": "{email}", "password": {password_json}}}'
+    return client.post(
+        "/auth/login", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize("password_json", ODD_PASSWORDS)
+def test_any_wrong_password_text_is_the_one_401(client: TestClient, password_json: str) -> None:
+    email = signup(client)["user"]["email"]
+
+    assert_problem(_login_json(client, email, password_json), 401, "invalid_credentials")
+
+
+def test_a_lone_surrogate_is_no_text_and_so_a_422(client: TestClient) -> None:
+    """JSON can spell half a UTF-16 pair (`\\ud800`); no keyboard types it, and no
+    stored password holds it (signup refuses it too)."""
+    email = signup(client)["user"]["email"]
+
+    response = _login_json(client, email, '"lone\\ud800surrogate"')
+
+    body = assert_problem(response, 422, "validation_error")
+    assert [error["field"] for error in body["errors"]] == ["password"]
+
+
+@pytest.mark.parametrize("password", [b"nul%00byte", b"not-utf-8%FF%FE", b"%ED%A0%80"])
+def test_any_wrong_password_bytes_at_the_token_endpoint_is_the_one_401(
+    client: TestClient, password: bytes
+) -> None:
+    """A form's bytes that are not UTF-8 are read as U+FFFD: a password that simply
+    does not match."""
+    email = signup(client)["user"]["email"].replace("@", "%40").encode()
+
+    response = client.post(
+        "/auth/token",
+        content=b"username=" + email + b"&password=" + password,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    body = assert_problem(response, 401, "invalid_credentials")
+    assert body["error"] == "invalid_grant"

@@ -5,6 +5,12 @@ OpenAPI schema, sends them to the app, and checks every response against it (no
 schemathesis' pytest loaders do not work with pytest 9 (`from_fixture` fails on
 `Function._nodeid`), so each operation's strategy is run with hypothesis directly,
 inside an ordinary test that gets both databases from our fixtures.
+
+Strings are drawn from all of Unicode (schemathesis' default is UTF-8-encodable
+text; NUL and other control characters included), positive and negative cases
+alike. What schemathesis never draws (lone surrogates, raw header bytes, control
+characters in fields whose schema forbids them, headers the schema does not
+declare) is sent by test_hostile_inputs.py.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
     signup = client.post("/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
     token = signup.json()["access_token"]
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    schema.config.generation.codec = None  # any code point, not only UTF-8-safe text
+    assert schema.config.generation.allow_x00
 
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {

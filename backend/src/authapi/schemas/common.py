@@ -29,10 +29,12 @@ Email = Annotated[
 
 
 def normalize_login_email(value: str) -> str:
-    """Trim and lower-case, nothing more: an address that could never have signed up
-    simply matches no account and gets the same 401 as any other unknown email.
-    Control characters are refused (422): PostgreSQL cannot even compare text with NUL."""
-    return no_control_characters(value).strip().lower()
+    """Trim, lower-case and compose (NFC, as signup stores it, so that `é` typed as
+    `e` + accent still matches), nothing more: an address that could never have
+    signed up simply matches no account and gets the same 401 as any other unknown
+    email. Control characters are refused (422): PostgreSQL cannot even compare
+    text with NUL."""
+    return unicodedata.normalize("NFC", no_control_characters(value).strip().lower())
 
 
 # Login takes what the user typed; only signup decides what a valid address is.

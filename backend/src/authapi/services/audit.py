@@ -4,6 +4,7 @@ their own, because the request's transaction is rolled back when it fails."""
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -20,12 +21,34 @@ from authapi.repositories import auth_events
 logger = logging.getLogger(__name__)
 
 
+# What a control character in a stored header value becomes: the replacement
+# character, as for any byte that cannot be shown.
+REPLACEMENT = "\ufffd"
+IP_ADDRESS_MAX_LENGTH = 45
+REQUEST_ID_MAX_LENGTH = 64
+
+
+def storable_text(value: str | None, max_length: int) -> str | None:
+    """Header text fit for the audit and session columns, whatever the client sent.
+
+    A request is never refused for its user agent: NUL (which PostgreSQL refuses in
+    text) and every other control character become U+FFFD, lone surrogates too,
+    and the value is cut to the column's length.
+    """
+    if value is None:
+        return None
+    cleaned = "".join(
+        REPLACEMENT if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in value
+    )
+    return cleaned[:max_length]
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     """Who is on the other end of the request, as far as the server can tell.
 
-    The user agent is the client's to choose, so it is cut to what the audit and
-    session columns hold, once, here.
+    These values are the client's to choose (the user agent) or come from headers,
+    so they are made storable once, here (see `storable_text`).
     """
 
     ip_address: str | None
@@ -33,8 +56,12 @@ class ClientInfo:
     request_id: str | None
 
     def __post_init__(self) -> None:
-        if self.user_agent is not None and len(self.user_agent) > USER_AGENT_MAX_LENGTH:
-            object.__setattr__(self, "user_agent", self.user_agent[:USER_AGENT_MAX_LENGTH])
+        for name, max_length in (
+            ("ip_address", IP_ADDRESS_MAX_LENGTH),
+            ("user_agent", USER_AGENT_MAX_LENGTH),
+            ("request_id", REQUEST_ID_MAX_LENGTH),
+        ):
+            object.__setattr__(self, name, storable_text(getattr(self, name), max_length))
 
 
 def _event(

@@ -8,7 +8,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -353,8 +353,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None:
             raise ValueError("naive cursor time")
-        return when, uuid.UUID(hex=event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        # In UTC now, as the column compares it: 0001-01-01T00:00+05:00 has no UTC.
+        return when.astimezone(UTC), uuid.UUID(hex=event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise errors.ValidationFailed(
             "The cursor is not valid.",
             errors=[
