@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, text
 
 import authapi
 from authapi.config import Settings
-from support import STRONG_PASSWORD, TEST_SECRET, bearer, signup, unique_email
+from support import STRONG_PASSWORD, TEST_MFA_KEY, TEST_SECRET, bearer, signup, unique_email
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +44,7 @@ def cli(database_url: str, tmp_path: Path) -> Callable[..., list[Run]]:
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "DATABASE_URL": database_url,
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "BCRYPT_ROUNDS": "4",
         "PYTHONPATH": os.pathsep.join(
             [str(Path(authapi.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
@@ -258,6 +259,7 @@ def test_a_database_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'not-migrated.db'}",
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "PYTHONPATH": str(Path(authapi.__file__).resolve().parents[1]),
     }
     run = subprocess.run(
