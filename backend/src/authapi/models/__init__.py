@@ -3,6 +3,7 @@
 from authapi.models.auth_event import AuthEvent, AuthEventType
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
+from authapi.models.recovery_code import RecoveryCode
 from authapi.models.refresh_token import RefreshToken
 from authapi.models.session import AuthSession
 from authapi.models.user import User
@@ -16,6 +17,7 @@ __all__ = [
     "MailKind",
     "MailStatus",
     "OutboxMessage",
+    "RecoveryCode",
     "RefreshToken",
     "User",
 ]
