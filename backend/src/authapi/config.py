@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import json
+import re
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PLACEHOLDER_SECRET = "replace-me-with-a-random-secret-of-at-least-32-bytes"  # noqa: S105
 MIN_SECRET_BYTES = 32
 MFA_KEY_BYTES = 32
+_FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=?")
 MFA_KEY_HINT = (
     "generate one with `python -c 'import base64, os; "
     "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
@@ -172,15 +173,15 @@ class Settings(BaseSettings):
         text = value.get_secret_value().strip()
         if not text:
             raise ValueError(f"MFA_ENCRYPTION_KEY is empty; {MFA_KEY_HINT}")
-        try:
-            raw = base64.urlsafe_b64decode(text.encode("ascii"))
-        except (ValueError, binascii.Error):
-            raw = b""
+        # Strictly the alphabet: the decoder would silently skip stray characters.
+        raw = b""
+        if _FERNET_KEY.fullmatch(text):
+            raw = base64.urlsafe_b64decode(text.rstrip("=") + "=")
         if len(raw) != MFA_KEY_BYTES:
             raise ValueError(
                 f"MFA_ENCRYPTION_KEY must be 32 bytes in URL-safe base64; {MFA_KEY_HINT}"
             )
-        return SecretStr(text)
+        return SecretStr(base64.urlsafe_b64encode(raw).decode("ascii"))
 
     @field_validator("mfa_issuer")
     @classmethod
