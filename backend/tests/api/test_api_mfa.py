@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.api_helpers import assert_no_secret, assert_problem, assert_user, login
+from smtp_sink import Mailbox, link_token
 from support import STRONG_PASSWORD, TEST_MFA_KEY, bearer, signup, unique_email
 
 
@@ -661,3 +662,26 @@ def test_unknown_fields_and_wrong_types_are_422(roomy_client: TestClient) -> Non
         assert_problem(response, 422, "validation_error")
     response = roomy_client.post("/auth/mfa/verify", json={"mfa_token": None, "code": 123456})
     assert_problem(response, 422, "validation_error")
+
+
+def test_a_password_reset_by_email_leaves_the_factor_on(
+    mail_client: TestClient, mailbox: Mailbox
+) -> None:
+    email, _token, secret, _codes = enrolled_user(mail_client)
+    assert mail_client.post("/auth/password/forgot", json={"email": email}).status_code == 202
+    deadline = time.monotonic() + 15
+    while not [m for m in mailbox.to(email) if m["Subject"] == "Reset your password"]:
+        assert time.monotonic() < deadline, "no reset mail"
+        time.sleep(0.05)
+    message = next(m for m in mailbox.to(email) if m["Subject"] == "Reset your password")
+    new_password = "Fresh9Meadow!"
+    reset = mail_client.post(
+        "/auth/password/reset", json={"token": link_token(message), "new_password": new_password}
+    )
+    assert reset.status_code == 204, reset.text
+
+    response = login(mail_client, email, new_password)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["mfa_required"] is True
+    assert verify(mail_client, response.json()["mfa_token"], code(secret, 1)).status_code == 200
