@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve migrate test lint typecheck pytest bench spec lock clean
+.PHONY: help run serve migrate test lint typecheck pytest bench spec lock clean mfa-key
 
 help:
 	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
@@ -32,9 +32,23 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
 	sed "s|^JWT_SECRET=.*|JWT_SECRET=$$secret|" .env.example > .env.tmp && \
 	chmod 600 .env.tmp && mv .env.tmp .env && echo "wrote .env with a generated JWT_SECRET"
 
+# MFA_ENCRYPTION_KEY in `.env`: generated when the line is missing or empty (an `.env`
+# written before the second factor existed), every other line left as it was. A key
+# already there is never replaced: it decrypts the stored TOTP secrets.
+mfa-key: .env
+	@grep -Eq '^MFA_ENCRYPTION_KEY=[^[:space:]]' .env || { \
+	key=$$($(PYTHON) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'); \
+	if grep -q '^MFA_ENCRYPTION_KEY=' .env; then \
+		sed -i "s|^MFA_ENCRYPTION_KEY=.*|MFA_ENCRYPTION_KEY=$$key|" .env; \
+	else \
+		[ -z "$$(tail -c1 .env)" ] || echo >> .env; \
+		printf '%s\n' "# Encrypts the TOTP secrets at rest (added by make run)." \
+			"MFA_ENCRYPTION_KEY=$$key" >> .env; \
+	fi && echo "added a generated MFA_ENCRYPTION_KEY to .env"; }
+
 # --- the two commands ----------------------------------------------------------------
 
-run: $(VENV)/.runtime .env
+run: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi migrate
 	$(PY) -m authapi serve
 
@@ -42,10 +56,10 @@ test: $(VENV)/.dev lint typecheck pytest
 
 # --- helpers -------------------------------------------------------------------------
 
-serve: $(VENV)/.runtime .env
+serve: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi serve
 
-migrate: $(VENV)/.runtime .env
+migrate: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi migrate
 
 lint: $(VENV)/.dev

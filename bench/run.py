@@ -21,6 +21,7 @@ Every process started here is stopped on the way out, Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import os
 import platform
@@ -96,6 +97,7 @@ def app_env(database_url: str, storage_uri: str, secret: str, workers: int) -> d
         # they run in a temporary directory).
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "JWT_SECRET": secret,
+        "MFA_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "DATABASE_URL": database_url,
         "BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
         # Limits and the per-account throttle would turn the load into 429s.

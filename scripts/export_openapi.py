@@ -23,7 +23,10 @@ def app_openapi() -> dict[str, Any]:
     # Building the schema opens no connection; the database file is never created.
     database = Path(tempfile.gettempdir()) / "authapi-openapi-export.db"
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, jwt_secret="x" * 48, database_url=f"sqlite:///{database}"
+        _env_file=None,
+        jwt_secret="x" * 48,
+        mfa_encryption_key="A" * 43 + "=",
+        database_url=f"sqlite:///{database}",
     )
     return create_app(settings).openapi()
 

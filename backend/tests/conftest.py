@@ -23,6 +23,7 @@ from authapi.main import create_app
 from smtp_sink import Mailbox
 from support import (
     FAST_ROUNDS,
+    TEST_MFA_KEY,
     TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
@@ -77,6 +78,7 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
         values: dict[str, Any] = {
             "database_url": database_url,
             "jwt_secret": TEST_SECRET,
+            "mfa_encryption_key": TEST_MFA_KEY,
             "bcrypt_rounds": FAST_ROUNDS,
             "rate_limit_auth": "5/minute",
             "rate_limit_storage_uri": "memory://",

@@ -16,7 +16,7 @@ import httpx
 
 import authapi
 from authapi.config import Settings
-from support import TEST_SECRET
+from support import TEST_MFA_KEY, TEST_SECRET
 
 
 def free_port() -> int:
@@ -89,6 +89,7 @@ def authapi_process(
         # The caller's own authapi settings must not leak into the server under test.
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "DATABASE_URL": f"sqlite:///{workdir / 'authapi.db'}",
         "BCRYPT_ROUNDS": "4",
         "HOST": "127.0.0.1",

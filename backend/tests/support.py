@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+# MFA_ENCRYPTION_KEY of the tests: 32 fixed bytes, URL-safe base64 (a Fernet key).
+TEST_MFA_KEY = "dGVzdC1tZmEta2V5LTAxMjM0NTY3ODlhYmNkZWZnaGk="
 STRONG_PASSWORD = "Correct7Horse!"
 
 # Fast hashing in tests that are not about hashing cost; tests about it set their own.

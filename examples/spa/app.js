@@ -18,6 +18,8 @@ let tokenNote = null; // what happened to the token ("revoked by logout", "refre
 // while the API has not answered yet.
 let refreshMode = null;
 let refreshToken = null; // in "body" mode only
+// Between a right password and the second factor: the login's mfa_token, in memory only.
+let mfaToken = null;
 
 const $ = (id) => document.getElementById(id);
 const output = $("output");
@@ -192,12 +194,40 @@ $("signup-form").addEventListener("submit", async (event) => {
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  keepTokens(
-    await call("POST", "/auth/login", {
-      email: $("login-email").value,
-      password: $("login-password").value,
-    }),
-  );
+  const result = await call("POST", "/auth/login", {
+    email: $("login-email").value,
+    password: $("login-password").value,
+  });
+  if (result && result.response.ok && result.data.mfa_required) {
+    // No tokens yet: the password was right, the second factor comes next.
+    mfaToken = result.data.mfa_token;
+    $("mfa-step").hidden = false;
+    $("mfa-code").focus();
+    note("Password accepted. Enter the code your authenticator app shows (or a recovery code).");
+    return;
+  }
+  keepTokens(result);
+});
+
+// The login's second step: the mfa_token and a code give the usual tokens.
+$("mfa-step").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = $("mfa-code").value.replace(/\s+/g, "");
+  const result = await call("POST", "/auth/mfa/verify", { mfa_token: mfaToken || "", code });
+  if (!result) return;
+  if (result.response.ok) {
+    mfaToken = null;
+    $("mfa-step").reset();
+    $("mfa-step").hidden = true;
+    keepTokens(result);
+    note("Logged in with the second factor.");
+  } else if (result.response.status === 401) {
+    mfaToken = null;
+    $("mfa-step").hidden = true;
+    note("This login step has expired or was used: log in again.");
+  } else if (result.data && result.data.code === "invalid_code") {
+    note("That code is not right (or was already used): try the current one.");
+  }
 });
 
 $("me-button").addEventListener("click", () => call("GET", "/auth/me"));
@@ -236,6 +266,69 @@ $("change-form").addEventListener("submit", async (event) => {
   if (result && result.response.ok) {
     $("change-form").reset();
     note("Password changed. Every other session of the account is logged out; this one stays.");
+  }
+});
+
+// -- the second factor page ---------------------------------------------------------
+
+function showRecoveryCodes(codes) {
+  $("mfa-recovery-codes").replaceChildren(
+    ...codes.map((code) => {
+      const item = document.createElement("li");
+      item.textContent = code;
+      return item;
+    }),
+  );
+  $("mfa-codes-box").hidden = false;
+}
+
+$("mfa-setup-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await call("POST", "/auth/mfa/totp/setup", { password: $("mfa-setup-password").value });
+  if (result && result.response.ok) {
+    $("mfa-setup-form").reset();
+    // Shown as text: a QR code would need a library this page does not carry.
+    $("mfa-secret").textContent = result.data.secret;
+    $("mfa-uri").textContent = result.data.otpauth_uri;
+    $("mfa-enrolment").hidden = false;
+    note("Add the secret to your app, then confirm with the code it shows.");
+  }
+});
+
+$("mfa-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = $("mfa-confirm-code").value.replace(/\s+/g, "");
+  const result = await call("POST", "/auth/mfa/totp/confirm", { code });
+  if (result && result.response.ok) {
+    $("mfa-confirm-form").reset();
+    $("mfa-enrolment").hidden = true; // the secret is in the app now
+    $("mfa-secret").textContent = "";
+    $("mfa-uri").textContent = "";
+    showRecoveryCodes(result.data.recovery_codes);
+    note("The second factor is on: the next login asks for a code.");
+  }
+});
+
+$("mfa-manage-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {
+    password: $("mfa-manage-password").value,
+    code: $("mfa-manage-code").value.replace(/\s+/g, ""),
+  };
+  if (event.submitter && event.submitter.value === "regenerate") {
+    const result = await call("POST", "/auth/mfa/recovery-codes", body);
+    if (result && result.response.ok) {
+      $("mfa-manage-form").reset();
+      showRecoveryCodes(result.data.recovery_codes);
+      note("New recovery codes: the old ones no longer work.");
+    }
+    return;
+  }
+  const result = await call("POST", "/auth/mfa/totp/disable", body);
+  if (result && result.response.ok) {
+    $("mfa-manage-form").reset();
+    $("mfa-codes-box").hidden = true;
+    note("The second factor is off: logging in needs the password only.");
   }
 });
 
@@ -311,6 +404,7 @@ async function verifyEmail(token) {
 const ROUTES = {
   home: null,
   "forgot-password": null,
+  mfa: null,
   "reset-password": (params) => {
     resetToken = params.get("token");
     if (!resetToken) note("This page needs the link from the reset mail.");

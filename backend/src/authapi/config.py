@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
+import re
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +19,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # that a copied example file can never end up signing real tokens.
 PLACEHOLDER_SECRET = "replace-me-with-a-random-secret-of-at-least-32-bytes"  # noqa: S105
 MIN_SECRET_BYTES = 32
+MFA_KEY_BYTES = 32
+_FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=?")
+MFA_KEY_HINT = (
+    "generate one with `python -c 'import base64, os; "
+    "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
+)
 
 MAIL_SCHEMES = ("console", "smtp", "smtp+starttls", "smtps")
 
@@ -67,6 +75,13 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = "memory://"
     login_failure_limit: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+
+    # The second factor (TOTP): the key that encrypts the users' TOTP secrets at rest
+    # (Fernet: 32 random bytes, URL-safe base64), and the two-step login's lifetime.
+    mfa_encryption_key: SecretStr
+    mfa_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # The name authenticator apps show beside the account.
+    mfa_issuer: str = Field(default="authapi", min_length=1, max_length=64)
 
     # The account's life by email.
     require_verified_email: bool = False
@@ -163,6 +178,30 @@ class Settings(BaseSettings):
         _name, address = parseaddr(value)
         if "@" not in address or any(ch in value for ch in "\r\n"):
             raise ValueError("MAIL_FROM must be an address, e.g. authapi <no-reply@example.com>")
+        return value
+
+    @field_validator("mfa_encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if not text:
+            raise ValueError(f"MFA_ENCRYPTION_KEY is empty; {MFA_KEY_HINT}")
+        # Strictly the alphabet: the decoder would silently skip stray characters.
+        raw = b""
+        if _FERNET_KEY.fullmatch(text):
+            raw = base64.urlsafe_b64decode(text.rstrip("=") + "=")
+        if len(raw) != MFA_KEY_BYTES:
+            raise ValueError(
+                f"MFA_ENCRYPTION_KEY must be 32 bytes in URL-safe base64; {MFA_KEY_HINT}"
+            )
+        return SecretStr(base64.urlsafe_b64encode(raw).decode("ascii"))
+
+    @field_validator("mfa_issuer")
+    @classmethod
+    def _issuer_label(cls, value: str) -> str:
+        # It becomes the otpauth:// label's prefix, where ':' separates the account.
+        if ":" in value or any(not ch.isprintable() for ch in value):
+            raise ValueError("MFA_ISSUER must be printable and must not contain ':'")
         return value
 
     @field_validator("log_level", mode="before")

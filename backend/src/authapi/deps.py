@@ -17,6 +17,7 @@ from authapi.rate_limit import client_ip
 from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, Principal
+from authapi.services.mfa import MfaService
 
 # OAuth2 password flow in the schema makes Swagger's "Authorize" button log in through
 # /auth/token; auto_error is off so a missing token gets our problem+json 401.
@@ -82,6 +83,14 @@ async def get_account_service(request: Request) -> AccountService:
 
 
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+
+
+async def get_mfa_service(request: Request) -> MfaService:
+    service: MfaService = request.app.state.mfa_service
+    return service
+
+
+MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 
 
 async def get_principal(

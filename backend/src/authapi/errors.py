@@ -67,6 +67,30 @@ class LinkInvalid(AppError):
     detail = "This link is invalid, expired or already used; ask for a new one."
 
 
+class InvalidCode(AppError):
+    status = 400
+    code = "invalid_code"
+    detail = "The code is not valid; use the current code of your authenticator app."
+
+
+class MfaRequired(AppError):
+    status = 403
+    code = "mfa_required"
+    detail = "This account has a second factor: log in at /auth/login, then /auth/mfa/verify."
+
+
+class MfaAlreadyEnabled(AppError):
+    status = 409
+    code = "mfa_already_enabled"
+    detail = "The second factor is already on; turn it off first to enrol again."
+
+
+class MfaNotEnabled(AppError):
+    status = 409
+    code = "mfa_not_enabled"
+    detail = "The second factor is not on for this account."
+
+
 class EmailNotVerified(AppError):
     status = 403
     code = "email_not_verified"

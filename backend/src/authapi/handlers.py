@@ -43,6 +43,7 @@ OAUTH2_ERRORS = {
     "token_expired": "invalid_grant",
     "token_revoked": "invalid_grant",
     "email_not_verified": "invalid_grant",
+    "mfa_required": "invalid_grant",
     "token_missing": "invalid_request",
     "validation_error": "invalid_request",
     "unsupported_grant_type": "unsupported_grant_type",

@@ -24,14 +24,16 @@ from authapi.keys import KeySet, build_key_set
 from authapi.mailer import OutboxSender, transport_from_url
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
+from authapi.otp import SecretBox
 from authapi.rate_limit import LoginThrottle, MailLimit, create_limiter, register_limits
-from authapi.routers import account, audit, auth, health, jwks
+from authapi.routers import account, audit, auth, health, jwks, mfa
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.account import AccountService
 from authapi.services.auth import AuthService, SessionPolicy
 from authapi.services.mail import MailService
+from authapi.services.mfa import MfaService
 from authapi.services.passwords import common_passwords
 from authapi.services.retention import RetentionService
 
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "login": [auth.login, auth.token],
             "password_reset": [account.forgot_password, account.reset_password],
             "email_verify": [account.verify_email],
+            # The second step has its own count: a login with the factor on is two calls.
+            "mfa_verify": [mfa.verify],
         },
     )
     common_passwords()  # load the list now, not on the first signup
@@ -135,6 +139,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_check_threads = anyio.CapacityLimiter(AUTH_CHECK_THREADS)
     key_set = keys_from_settings(settings)
     app.state.key_set = key_set
+    mfa_service = MfaService(
+        engine=engine,
+        hasher=hasher,
+        throttle=throttle,
+        box=SecretBox(settings.mfa_encryption_key.get_secret_value()),
+        issuer=settings.mfa_issuer,
+        token_ttl=timedelta(seconds=settings.mfa_token_ttl_seconds),
+    )
+    app.state.mfa_service = mfa_service
     app.state.auth_service = AuthService(
         engine=engine,
         hasher=hasher,
@@ -148,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         throttle=throttle,
         mail=mail,
+        mfa=mfa_service,
         require_verified_email=settings.require_verified_email,
         sessions_policy=SessionPolicy(
             ttl=timedelta(seconds=settings.session_ttl_seconds),
@@ -165,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(account.link_router)
     app.include_router(account.router)
+    app.include_router(mfa.verify_router)
+    app.include_router(mfa.router)
     app.include_router(audit.router)
     app.include_router(health.router)
     app.include_router(jwks.router)

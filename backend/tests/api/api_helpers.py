@@ -17,7 +17,15 @@ from jose import jwt
 from support import STRONG_PASSWORD, bearer
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
-USER_KEYS = {"id", "email", "name", "created_at", "last_login_at", "email_verified_at"}
+USER_KEYS = {
+    "id",
+    "email",
+    "name",
+    "created_at",
+    "last_login_at",
+    "email_verified_at",
+    "mfa_enabled",
+}
 # What the middleware accepts as an incoming request id; generated ids must match it too.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # The socket peer Starlette's TestClient reports; the app has no trusted proxies.
@@ -56,6 +64,7 @@ def assert_user(user: dict[str, Any], email: str) -> None:
     assert set(user) == USER_KEYS, user
     assert user["email"] == email
     assert user["id"]
+    assert isinstance(user["mfa_enabled"], bool)
     parse_utc(user["created_at"])
     if user["last_login_at"] is not None:
         parse_utc(user["last_login_at"])

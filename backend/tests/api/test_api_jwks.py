@@ -24,7 +24,7 @@ import authapi
 from api.api_helpers import assert_problem, token_claims
 from authapi.config import Settings
 from authapi.keys import KeyConfigError, generate_pem, read_pem_key
-from support import TEST_SECRET, bearer, signup
+from support import TEST_MFA_KEY, TEST_SECRET, bearer, signup
 
 MakeClient = Callable[..., TestClient]
 EC_MEMBERS = {"kty", "crv", "x", "y", "kid", "alg", "use"}
@@ -273,6 +273,7 @@ def check_config(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess
         # The child must import the authapi under test, wherever the folder is.
         "PYTHONPATH": str(Path(authapi.__file__).resolve().parents[1]),
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'authapi.db'}",
         **settings,
     }

@@ -56,6 +56,11 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
         "POST /auth/email/verify/resend",
         "POST /auth/email/change",
         "POST /auth/me/delete",
+        "POST /auth/mfa/totp/setup",
+        "POST /auth/mfa/totp/confirm",
+        "POST /auth/mfa/verify",
+        "POST /auth/mfa/totp/disable",
+        "POST /auth/mfa/recovery-codes",
     }
     for operation in operations:
         if operation.label.startswith("POST /auth/logout"):
@@ -72,7 +77,7 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
 # `.test` that the `email` format admits; control characters are refused in names
 # and passwords (the schema says so with a pattern, which the generator does not
 # always follow); a made-up link token is well-formed and still 400 link_invalid; a
-# made-up password is 400 wrong_password.
+# made-up password is 400 wrong_password, a made-up code 400 invalid_code.
 SEMANTIC_REFUSALS = {
     "POST /auth/signup",
     "POST /auth/password/forgot",
@@ -82,6 +87,10 @@ SEMANTIC_REFUSALS = {
     "POST /auth/email/verify",
     "POST /auth/email/change",
     "POST /auth/me/delete",
+    "POST /auth/mfa/totp/setup",
+    "POST /auth/mfa/totp/confirm",
+    "POST /auth/mfa/totp/disable",
+    "POST /auth/mfa/recovery-codes",
 }
 
 

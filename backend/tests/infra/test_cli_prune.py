@@ -18,7 +18,7 @@ from authapi.config import Settings
 from authapi.db import create_db_engine
 from authapi.models import AuthEvent, AuthSession, RefreshToken, User
 from authapi.models.base import utcnow
-from support import TEST_SECRET
+from support import TEST_MFA_KEY, TEST_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,7 @@ def prune(tmp_path: Path, **settings: str) -> subprocess.Popen[str]:
         # The caller's own authapi settings must not leak into the command under test.
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "PYTHONPATH": os.pathsep.join(
             [str(Path(authapi.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
         ),

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 import authapi
 from authapi.config import Settings
-from support import STRONG_PASSWORD, TEST_SECRET, bearer, signup, unique_email
+from support import STRONG_PASSWORD, TEST_MFA_KEY, TEST_SECRET, bearer, signup, unique_email
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +45,7 @@ def cli(database_url: str, tmp_path: Path) -> Callable[..., list[Run]]:
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "DATABASE_URL": database_url,
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "BCRYPT_ROUNDS": "4",
         "PYTHONPATH": os.pathsep.join(
             [str(Path(authapi.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
@@ -152,6 +154,7 @@ def test_create_then_the_user_logs_in_and_is_listed_and_shown(
     assert f"email:           {email}" in shown.out
     assert "name:            Ada" in shown.out
     assert "active sessions: 1" in shown.out
+    assert "second factor:   off" in shown.out
     assert "$2" not in shown.out  # no hash
 
 
@@ -258,6 +261,7 @@ def test_a_database_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'not-migrated.db'}",
         "JWT_SECRET": TEST_SECRET,
+        "MFA_ENCRYPTION_KEY": TEST_MFA_KEY,
         "PYTHONPATH": str(Path(authapi.__file__).resolve().parents[1]),
     }
     run = subprocess.run(
@@ -272,3 +276,25 @@ def test_a_database_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stderr.startswith("authapi: database error: "), run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_show_says_when_the_second_factor_is_on(
+    cli: Callable[..., list[Run]], api: TestClient
+) -> None:
+    body = signup(api)
+    email, token = body["user"]["email"], body["access_token"]
+    setup = api.post(
+        "/auth/mfa/totp/setup", json={"password": STRONG_PASSWORD}, headers=bearer(token)
+    )
+    confirm = api.post(
+        "/auth/mfa/totp/confirm",
+        json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
+        headers=bearer(token),
+    )
+    assert confirm.status_code == 200, confirm.text
+
+    (shown,) = cli(["show", email])
+
+    assert shown.code == 0, shown
+    assert "second factor:   on" in shown.out
+    assert setup.json()["secret"] not in shown.out

@@ -27,6 +27,7 @@ APP_TABLES = {
     "mail_outbox",
     "refresh_tokens",
     "job_leases",
+    "recovery_codes",
 }
 
 
@@ -155,6 +156,68 @@ def test_account_lifecycle_migration_keeps_existing_users(
     ]
 
 
+def test_mfa_migration_keeps_existing_users_with_the_factor_off(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0005 upgrades a database in use: every user starts with the factor off and no
+    secret. Downgrading drops the recovery codes and the columns, and the two-step
+    logins in progress (links the old code would not know)."""
+    run_migrations(empty_database_url, "0003")
+    insert_user(engine, "alice@example.com")
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    with engine.begin() as connection:
+        row = connection.execute(
+            text(
+                "SELECT id, mfa_enabled, totp_secret, totp_last_step FROM users "
+                "WHERE email = 'alice@example.com'"
+            )
+        ).one()
+        alice = row[0]
+        assert (bool(row[1]), row[2], row[3]) == (False, None, None)
+        now = datetime.now(UTC)
+        connection.execute(
+            text("UPDATE users SET mfa_enabled = :on, totp_secret = 'sealed', totp_last_step = 1"),
+            {"on": True},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO recovery_codes (id, user_id, code_hash, created_at) "
+                "VALUES (:id, :user_id, :hash, :now)"
+            ),
+            {"id": uuid.uuid4().hex, "user_id": alice, "hash": "0" * 64, "now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO links (id, user_id, purpose, token_hash, email, created_at, "
+                "expires_at) VALUES (:id, :user_id, :purpose, :hash, 'alice@example.com', "
+                ":now, :now)"
+            ),
+            [
+                {
+                    "id": uuid.uuid4().hex,
+                    "user_id": alice,
+                    "purpose": purpose,
+                    "hash": digit * 64,
+                    "now": now,
+                }
+                for purpose, digit in (("mfa_login", "1"), ("password_reset", "2"))
+            ],
+        )
+
+    run_migrations(empty_database_url, "0003", down=True)
+
+    assert "recovery_codes" not in table_names(engine)
+    columns = {column["name"] for column in inspect(engine).get_columns("users")}
+    assert not columns & {"mfa_enabled", "totp_secret", "totp_last_step"}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).all() == [("alice@example.com",)]
+        purposes = connection.execute(text("SELECT purpose FROM links")).all()
+    assert purposes == [("password_reset",)]
+
+
 RETENTION_INDEXES = {
     ("auth_events", "ix_auth_events_created_at"),
     ("sessions", "ix_sessions_expires_at"),
@@ -177,7 +240,7 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
 ) -> None:
     """0006 upgrades a database in use (rows untouched) with the table of the job's
     schedule and the indexes pruning deletes by; downgrading removes only those."""
-    run_migrations(empty_database_url, "0003")
+    run_migrations(empty_database_url, "0005")
     insert_user(engine, "alice@example.com")
 
     run_migrations(empty_database_url)
@@ -189,7 +252,7 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
         emails = connection.execute(text("SELECT email FROM users")).scalars().all()
     assert emails == ["alice@example.com"]
 
-    run_migrations(empty_database_url, "0003", down=True)
+    run_migrations(empty_database_url, "0005", down=True)
 
     assert table_names(engine) == (APP_TABLES - {"job_leases"}) | {"alembic_version"}
     assert not RETENTION_INDEXES & index_names(engine)

@@ -31,6 +31,7 @@ from authapi.security import PasswordHasher
 from support import (
     FAST_ROUNDS,
     STRONG_PASSWORD,
+    TEST_MFA_KEY,
     TEST_SECRET,
     alembic_config,
     bearer,
@@ -121,6 +122,7 @@ def app_client(database_url: str) -> TestClient:
         _env_file=None,
         database_url=database_url,
         jwt_secret=TEST_SECRET,
+        mfa_encryption_key=TEST_MFA_KEY,
         bcrypt_rounds=FAST_ROUNDS,
         rate_limit_auth="1000/minute",
         rate_limit_storage_uri="memory://",

@@ -23,11 +23,13 @@ from authapi import errors
 from authapi.config import Settings
 from authapi.db import commit_and_close, create_db_engine, rollback_and_close
 from authapi.models import AuthEvent, AuthSession, User
+from authapi.otp import SecretBox
 from authapi.rate_limit import LoginThrottle, MailLimit
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, IssuedToken
 from authapi.services.mail import MailService
+from authapi.services.mfa import MfaService
 from support import FAST_ROUNDS, STRONG_PASSWORD, unique_email
 
 CLIENT = ClientInfo(ip_address="203.0.113.9", user_agent="pytest-agent", request_id="req-123")
@@ -57,12 +59,21 @@ def token_config(settings: Settings) -> TokenConfig:
 
 def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) -> AuthService:
     """Wired like authapi.main.create_app, with the real throttle on memory storage."""
+    throttle = LoginThrottle(settings)
     return AuthService(
         engine=engine,
         hasher=hasher,
         tokens=token_config(settings),
-        throttle=LoginThrottle(settings),
+        throttle=throttle,
         mail=MailService(settings, limit=MailLimit(settings), doorbell=threading.Event()),
+        mfa=MfaService(
+            engine=engine,
+            hasher=hasher,
+            throttle=throttle,
+            box=SecretBox(settings.mfa_encryption_key.get_secret_value()),
+            issuer=settings.mfa_issuer,
+            token_ttl=timedelta(seconds=settings.mfa_token_ttl_seconds),
+        ),
     )
 
 
@@ -102,7 +113,9 @@ def login(
     service: AuthService, engine: Engine, email: str, password: str = STRONG_PASSWORD
 ) -> IssuedToken:
     with request(engine) as session:
-        return service.login(session, email, password, CLIENT)
+        issued = service.login(session, email, password, CLIENT)
+    assert isinstance(issued, IssuedToken)  # these accounts have no second factor
+    return issued
 
 
 def stored_user(engine: Engine, email: str) -> User:

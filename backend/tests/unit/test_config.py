@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from authapi.config import PLACEHOLDER_SECRET, Settings
-from support import PROJECT_ROOT, TEST_SECRET
+from support import PROJECT_ROOT, TEST_MFA_KEY, TEST_SECRET
 
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 SETTING_NAMES = [name.upper() for name in Settings.model_fields]
@@ -21,9 +21,11 @@ SETTING_NAMES = [name.upper() for name in Settings.model_fields]
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No setting leaks in from the test runner's environment or a developer's .env."""
+    """No setting leaks in from the test runner's environment or a developer's .env;
+    a valid MFA_ENCRYPTION_KEY is set, since these tests are about other settings."""
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MFA_ENCRYPTION_KEY", TEST_MFA_KEY)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -106,6 +108,56 @@ def test_rejected_secret_is_not_echoed_in_the_validation_error() -> None:
     with pytest.raises(ValidationError) as raised:
         Settings(jwt_secret=short)
     assert short not in str(raised.value)
+
+
+# --- MFA_ENCRYPTION_KEY ----------------------------------------------------------------
+
+
+def test_missing_mfa_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MFA_ENCRYPTION_KEY")
+    with pytest.raises(ValidationError) as raised:
+        Settings(jwt_secret=TEST_SECRET)
+    assert failing_fields(raised.value) == {"mfa_encryption_key"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "not-a-key",
+        "c2hvcnQta2V5LXNob3J0LWtleQ==",  # base64, but 18 bytes
+        "dGVzdC1tZmEta2V5LTAxMjM0NTY3ODlhYmNkZWZnaGk=!",
+    ],
+)
+def test_malformed_mfa_key_is_refused_without_echoing_it(key: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(jwt_secret=TEST_SECRET, mfa_encryption_key=key)
+    assert failing_fields(raised.value) == {"mfa_encryption_key"}
+    message = str(raised.value)
+    assert "urandom(32)" in message  # says how to make a good one
+    if key:
+        assert key not in message
+
+
+def test_mfa_defaults_match_the_contract() -> None:
+    settings = Settings(jwt_secret=TEST_SECRET)
+    assert settings.mfa_token_ttl_seconds == 300
+    assert settings.mfa_issuer == "authapi"
+
+
+def test_check_config_with_a_bad_mfa_key_fails_without_printing_it(
+    isolated_environment: Path,
+) -> None:
+    bad_key = "bm90LTMyLWJ5dGVzLW9mLWtleQ"
+    result = run_check_config(
+        isolated_environment, JWT_SECRET=TEST_SECRET, MFA_ENCRYPTION_KEY=bad_key
+    )
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "MFA_ENCRYPTION_KEY" in output
+    assert bad_key not in output
+    assert "Traceback" not in output
 
 
 # --- sources and precedence ----------------------------------------------------------
@@ -267,17 +319,22 @@ def test_env_example_lists_only_real_settings() -> None:
 
 
 def test_env_example_with_a_real_secret_is_a_valid_configuration(
-    isolated_environment: Path,
+    isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What `make run` writes: the example with JWT_SECRET replaced."""
+    """What `make run` writes: the example with JWT_SECRET and MFA_ENCRYPTION_KEY filled in."""
+    monkeypatch.delenv("MFA_ENCRYPTION_KEY")
     text = re.sub(
         r"^JWT_SECRET=.*$", f"JWT_SECRET={TEST_SECRET}", ENV_EXAMPLE.read_text(), flags=re.M
+    )
+    text = re.sub(
+        r"^MFA_ENCRYPTION_KEY=.*$", f"MFA_ENCRYPTION_KEY={TEST_MFA_KEY}", text, flags=re.M
     )
     (isolated_environment / ".env").write_text(text)
 
     settings = Settings()
 
     assert settings.jwt_secret.get_secret_value() == TEST_SECRET
+    assert settings.mfa_encryption_key.get_secret_value() == TEST_MFA_KEY
 
 
 # --- python -m authapi check-config ------------------------------------------------
@@ -285,6 +342,7 @@ def test_env_example_with_a_real_secret_is_a_valid_configuration(
 
 def run_check_config(cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key not in SETTING_NAMES}
+    env["MFA_ENCRYPTION_KEY"] = TEST_MFA_KEY
     env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "authapi", "check-config"],

@@ -25,7 +25,7 @@ from authapi.security import (
     decode_access_token,
     encode_access_token,
 )
-from support import FAST_ROUNDS, TEST_SECRET
+from support import FAST_ROUNDS, TEST_MFA_KEY, TEST_SECRET
 
 # --- password hashing ---------------------------------------------------------------
 
@@ -210,7 +210,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("clean_environment")
 def test_default_lifetime_is_24_hours() -> None:
-    settings = Settings(_env_file=None, jwt_secret=TEST_SECRET)
+    settings = Settings(_env_file=None, jwt_secret=TEST_SECRET, mfa_encryption_key=TEST_MFA_KEY)
     config = make_config(ttl=timedelta(seconds=settings.access_token_ttl_seconds))
 
     token, issued = encode_access_token(config, uuid.uuid4(), uuid.uuid4(), NOW)

@@ -127,6 +127,7 @@ def _show(service: AdminService, session: Session, args: argparse.Namespace) -> 
         ("name", user.name or "-"),
         ("active", _yes_no(user.is_active)),
         ("email verified", _when(user.email_verified_at)),
+        ("second factor", "on" if user.mfa_enabled else "off"),
         ("created", _when(user.created_at)),
         ("last login", _when(user.last_login_at)),
         ("active sessions", str(detail.active_sessions)),

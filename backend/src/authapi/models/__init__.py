@@ -4,6 +4,7 @@ from authapi.models.auth_event import AuthEvent, AuthEventType
 from authapi.models.job_lease import JobLease
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
+from authapi.models.recovery_code import RecoveryCode
 from authapi.models.refresh_token import RefreshToken
 from authapi.models.session import AuthSession
 from authapi.models.user import User
@@ -18,6 +19,7 @@ __all__ = [
     "MailKind",
     "MailStatus",
     "OutboxMessage",
+    "RecoveryCode",
     "RefreshToken",
     "User",
 ]

@@ -30,6 +30,11 @@ class AuthEventType(enum.StrEnum):
     PROFILE_UPDATED = "profile_updated"
     TOKEN_REFRESHED = "token_refreshed"  # noqa: S105
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    MFA_FAILED = "mfa_failed"
+    MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used"
+    MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated"
     # Written by `python -m authapi users ...` (reason "shell", user agent "authapi-cli").
     USER_CREATED = "user_created"
     USER_DISABLED = "user_disabled"

@@ -14,10 +14,13 @@ class LinkPurpose(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     VERIFY_EMAIL = "verify_email"
     CHANGE_EMAIL = "change_email"
+    # Not mailed: the mfa_token between a correct password and the second factor.
+    MFA_LOGIN = "mfa_login"
 
 
 class Link(SQLModel, table=True):
-    """A one-time link mailed to a user. Only the SHA-256 of its token is stored.
+    """A one-time link mailed to a user (or an mfa_token of a two-step login). Only
+    the SHA-256 of its token is stored.
 
     `email` is the address the link was sent to: a link is good only while it still
     names the user's address (or, for an email change, the address to change to).

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Column, Field, Index, SQLModel, String
+from sqlmodel import Boolean, Column, Field, Index, Integer, SQLModel, String, false
 
 from authapi.models.base import UTCDateTime, utcnow
 
@@ -26,3 +26,12 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # Null until the owner of the address follows a verification (or reset) link.
     email_verified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The second factor. `totp_secret` is Fernet-encrypted (MFA_ENCRYPTION_KEY), never
+    # the base32 secret; while `mfa_enabled` is false it is a pending setup, if any.
+    mfa_enabled: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
+    totp_secret: str | None = Field(default=None, sa_column=Column(String(255)))
+    # The RFC 6238 time step of the last accepted code: no code of it, or of an
+    # earlier step, is accepted again (no replay).
+    totp_last_step: int | None = Field(default=None, sa_column=Column(Integer()))

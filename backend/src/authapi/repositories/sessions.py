@@ -28,6 +28,7 @@ class UserSnapshot:
     created_at: datetime
     last_login_at: datetime | None
     email_verified_at: datetime | None
+    mfa_enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ _SESSION_OWNER = (
         _USERS.c.created_at,
         _USERS.c.last_login_at,
         _USERS.c.email_verified_at,
+        _USERS.c.mfa_enabled,
     )
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,6 +48,31 @@ def set_active(session: Session, user: User, *, active: bool) -> None:
     user.is_active = active
     session.add(user)
     session.flush()
+
+
+def set_totp(session: Session, user: User, *, sealed_secret: str | None, enabled: bool) -> None:
+    """A pending setup (a secret, not enabled), the factor on, or off (no secret)."""
+    user.totp_secret = sealed_secret
+    user.mfa_enabled = enabled
+    if not enabled:
+        user.totp_last_step = None
+    session.add(user)
+    session.flush()
+
+
+def advance_totp_step(session: Session, user_id: uuid.UUID, step: int) -> bool:
+    """Record `step` as the last accepted one if it is later than the last: one
+    conditional UPDATE, so of two concurrent uses of one code one wins (PostgreSQL
+    re-checks the condition after the winner commits; SQLite serialises writers)."""
+    result = session.execute(
+        update(User)
+        .where(
+            col(User.id) == user_id,
+            or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def get_by_id(session: Session, user_id: uuid.UUID) -> User | None:

@@ -20,7 +20,9 @@ from authapi.schemas.auth import (
     UserOut,
     VerificationPending,
 )
+from authapi.schemas.mfa import MfaChallengeResponse
 from authapi.services.auth import IssuedToken
+from authapi.services.mfa import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # Endpoints that take credentials: each request counts against the per-IP limit
@@ -54,7 +56,7 @@ def _token_response(issued: IssuedToken, request: Request, response: Response) -
     )
 
 
-def _auth_response(issued: IssuedToken, request: Request, response: Response) -> AuthResponse:
+def auth_response(issued: IssuedToken, request: Request, response: Response) -> AuthResponse:
     tokens = _token_response(issued, request, response)
     return AuthResponse(
         **tokens.model_dump(), user=UserOut.model_validate(issued.user, from_attributes=True)
@@ -96,7 +98,7 @@ def signup(
     user, issued = auth.signup(session, body.email, body.password, body.name, client)
     if issued is None:
         return VerificationPending(user=UserOut.model_validate(user, from_attributes=True))
-    return _auth_response(issued, request, response)
+    return auth_response(issued, request, response)
 
 
 @credentials_router.post("/login", responses=problems(401, 403, 422, 429))
@@ -107,10 +109,14 @@ def login(
     session: SessionDep,
     auth: AuthServiceDep,
     client: ClientInfoDep,
-) -> AuthResponse:
-    """Exchange email and password for an access token and a refresh token."""
-    issued = auth.login(session, body.email, body.password, client)
-    return _auth_response(issued, request, response)
+) -> AuthResponse | MfaChallengeResponse:
+    """Exchange email and password for an access token and a refresh token; with the
+    second factor on, for an `mfa_token` to send with a code to /auth/mfa/verify."""
+    outcome = auth.login(session, body.email, body.password, client)
+    if isinstance(outcome, MfaChallenge):
+        response.headers.update(NO_STORE)
+        return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
+    return auth_response(outcome, request, response)
 
 
 def _required(form: TokenForm, *fields: str) -> list[str]:
@@ -140,10 +146,11 @@ def token(
     """The OAuth2 token endpoint, for Swagger's Authorize and OAuth2 client libraries:
     `grant_type=password` (the default) with `username` (the email) and `password`,
     or `grant_type=refresh_token` with `refresh_token`. Errors carry OAuth2's `error`
-    member beside `code`."""
+    member beside `code`. Accounts with the second factor on get 403 `mfa_required`:
+    they log in at /auth/login, then /auth/mfa/verify."""
     if form.grant_type in (None, "password"):
         username, password = _required(form, "username", "password")
-        issued = auth.login(session, username, password, client)
+        issued = auth.password_grant(session, username, password, client)
     elif form.grant_type == "refresh_token":
         (refresh_token,) = _required(form, "refresh_token")
         issued = auth.refresh(session, refresh_token, client)

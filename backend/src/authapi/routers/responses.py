@@ -12,12 +12,15 @@ from authapi.errors import PROBLEM_JSON
 from authapi.schemas.common import Problem
 
 _DESCRIPTIONS = {
-    400: "Refused (`wrong_password`, `link_invalid`; at /auth/token `unsupported_grant_type`).",
+    400: "Refused (`wrong_password`, `link_invalid`, `invalid_code`; at /auth/token "
+    "`unsupported_grant_type`).",
     401: "Missing, invalid, expired or revoked credentials (`WWW-Authenticate: Bearer`).",
     403: "Not allowed (`forbidden`: another user's resource; `email_not_verified` at "
-    "login; `origin_not_allowed` at /auth/refresh in cookie mode).",
+    "login; `mfa_required` at /auth/token for an account with the second factor on; "
+    "`origin_not_allowed` at /auth/refresh in cookie mode).",
     404: "Not found (`not_found`).",
-    409: "The email is already registered (`email_taken`).",
+    409: "In conflict with the account's state (`email_taken`; `mfa_already_enabled`, "
+    "`mfa_not_enabled` at /auth/mfa/*).",
     422: "The request is not valid (`validation_error`, `weak_password`); see `errors`.",
     429: "Rate limited (`rate_limited`, `too_many_attempts`); see `Retry-After`.",
     500: "An unexpected error (`internal_error`); details are in the server log only.",

@@ -87,6 +87,9 @@ class UserOut(BaseModel):
     email_verified_at: datetime | None = Field(
         description="When the owner confirmed the address; null until then."
     )
+    mfa_enabled: bool = Field(
+        description="True when logging in also needs a TOTP code (or a recovery code)."
+    )
 
 
 class TokenResponse(BaseModel):

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from authapi import errors
 from authapi.models import AuthEventType, Link, LinkPurpose, MailKind, User
 from authapi.models.base import utcnow
-from authapi.repositories import auth_events, links, outbox, sessions, users
+from authapi.repositories import auth_events, links, outbox, recovery_codes, sessions, users
 from authapi.security import PasswordHasher, hash_token
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
@@ -23,14 +23,45 @@ from authapi.services.passwords import password_problems
 
 
 def erase_user(session: Session, user: User) -> None:
-    """Delete the user with their sessions, links and mail; their audit rows stay
-    (with their user_id) but lose the email address. Shared by self-service deletion
-    and `python -m authapi users delete`."""
+    """Delete the user with their sessions, links, recovery codes and mail; their audit
+    rows stay (with their user_id) but lose the email address. Shared by self-service
+    deletion and `python -m authapi users delete`."""
     auth_events.erase_email(session, user.id, user.email)
     links.delete_for_user(session, user.id)
+    recovery_codes.delete_for_user(session, user.id)
     outbox.delete_for_user(session, user.id, user.email)
     sessions.delete_for_user(session, user.id)
     users.delete(session, user)
+
+
+def confirm_password(
+    engine: Engine,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    user: User,
+    password: str,
+    client: ClientInfo,
+) -> None:
+    """The password again, for changes that matter (400 wrong_password). Wrong guesses
+    count in the per-account login throttle: a stolen access token must not become a
+    way to guess the password without limit. Shared with the second factor's service."""
+    wait = throttle.retry_after(user.email)
+    if wait is not None:
+        audit.record_failure(
+            engine, AuthEventType.TOO_MANY_ATTEMPTS, client, user_id=user.id, email=user.email
+        )
+        raise errors.with_retry_after(errors.TooManyAttempts(), wait)
+    if not hasher.verify(password, user.password_hash):
+        throttle.record_failure(user.email)
+        audit.record_failure(
+            engine,
+            AuthEventType.LOGIN_FAILURE,
+            client,
+            user_id=user.id,
+            email=user.email,
+            reason="wrong_password",
+        )
+        raise errors.WrongPassword
 
 
 class AccountService:
@@ -239,27 +270,4 @@ class AccountService:
             raise errors.WeakPassword(errors=problems)
 
     def _confirm_password(self, user: User, password: str, client: ClientInfo) -> None:
-        """The password again, for changes that matter. Wrong guesses count in the
-        per-account login throttle: a stolen access token must not become a way to
-        guess the password without limit."""
-        wait = self._throttle.retry_after(user.email)
-        if wait is not None:
-            audit.record_failure(
-                self._engine,
-                AuthEventType.TOO_MANY_ATTEMPTS,
-                client,
-                user_id=user.id,
-                email=user.email,
-            )
-            raise errors.with_retry_after(errors.TooManyAttempts(), wait)
-        if not self._hasher.verify(password, user.password_hash):
-            self._throttle.record_failure(user.email)
-            audit.record_failure(
-                self._engine,
-                AuthEventType.LOGIN_FAILURE,
-                client,
-                user_id=user.id,
-                email=user.email,
-                reason="wrong_password",
-            )
-            raise errors.WrongPassword
+        confirm_password(self._engine, self._hasher, self._throttle, user, password, client)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -34,6 +34,9 @@ from authapi.services import audit
 from authapi.services.audit import ClientInfo
 from authapi.services.mail import MailService
 from authapi.services.passwords import password_problems
+
+if TYPE_CHECKING:  # services.mfa imports this module
+    from authapi.services.mfa import MfaChallenge, MfaService
 
 
 class LoginThrottle(Protocol):
@@ -86,6 +89,7 @@ class AuthService:
         tokens: TokenConfig,
         throttle: LoginThrottle,
         mail: MailService,
+        mfa: MfaService,
         require_verified_email: bool = False,
         sessions_policy: SessionPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -95,6 +99,7 @@ class AuthService:
         # Successor refresh tokens are derived with a key of their own from the secret.
         self._refresh_key = hashlib.sha256(b"authapi refresh " + tokens.secret.encode()).digest()
         self._mail = mail
+        self._mfa = mfa
         self._require_verified_email = require_verified_email
         self._hasher = hasher
         self._tokens = tokens
@@ -124,7 +129,47 @@ class AuthService:
             return user, None
         return user, self._issue(session, user, client)
 
-    def login(self, session: Session, email: str, password: str, client: ClientInfo) -> IssuedToken:
+    def login(
+        self, session: Session, email: str, password: str, client: ClientInfo
+    ) -> IssuedToken | MfaChallenge:
+        """Tokens, or for an account with the second factor on an mfa_token to take
+        with a code to `verify_mfa`."""
+        user = self._check_password(session, email, password, client)
+        self._rehash_if_needed(session, user, password)
+        if user.mfa_enabled:
+            return self._mfa.challenge(session, user)
+        return self._logged_in(session, user, client)
+
+    def password_grant(
+        self, session: Session, email: str, password: str, client: ClientInfo
+    ) -> IssuedToken:
+        """The OAuth2 password grant has no second step: accounts with the factor on
+        are refused (403 mfa_required), after the password proved right."""
+        user = self._check_password(session, email, password, client)
+        if user.mfa_enabled:
+            audit.record_failure(
+                self._engine,
+                AuthEventType.LOGIN_FAILURE,
+                client,
+                user_id=user.id,
+                email=email,
+                reason="mfa_required",
+            )
+            raise errors.MfaRequired
+        self._rehash_if_needed(session, user, password)
+        return self._logged_in(session, user, client)
+
+    def verify_mfa(
+        self, session: Session, mfa_token: str, code: str, client: ClientInfo
+    ) -> IssuedToken:
+        """The second step: a good mfa_token and code end the login like a password."""
+        user, method = self._mfa.verify_login(session, mfa_token, code, client)
+        return self._logged_in(session, user, client, reason=method)
+
+    def _check_password(
+        self, session: Session, email: str, password: str, client: ClientInfo
+    ) -> User:
+        """The user whose password this is, or the refusal (nothing written)."""
         wait = self._throttle.retry_after(email)
         if wait is not None:
             audit.record_failure(self._engine, AuthEventType.TOO_MANY_ATTEMPTS, client, email=email)
@@ -151,11 +196,26 @@ class AuthService:
                 reason="email_not_verified",
             )
             raise errors.EmailNotVerified
+        return user
 
+    def _rehash_if_needed(self, session: Session, user: User, password: str) -> None:
+        """After every refusal: a failure's audit row is written in a transaction of
+        its own, which on SQLite would wait for this write's lock."""
         if self._hasher.needs_rehash(user.password_hash):
             users.set_password_hash(session, user, self._hasher.hash(password))
+
+    def _logged_in(
+        self, session: Session, user: User, client: ClientInfo, reason: str | None = None
+    ) -> IssuedToken:
         users.set_last_login(session, user, self._clock())
-        audit.record(session, AuthEventType.LOGIN_SUCCESS, client, user_id=user.id, email=email)
+        audit.record(
+            session,
+            AuthEventType.LOGIN_SUCCESS,
+            client,
+            user_id=user.id,
+            email=user.email,
+            reason=reason,
+        )
         return self._issue(session, user, client)
 
     def _login_failed(

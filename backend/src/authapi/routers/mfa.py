@@ -1,0 +1,109 @@
+"""The second factor: TOTP enrolment, recovery codes, and the login's second step."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from authapi.deps import (
+    AuthServiceDep,
+    ClientInfoDep,
+    CurrentPrincipal,
+    MfaServiceDep,
+    SessionDep,
+)
+from authapi.rate_limit import RateLimitedRoute
+from authapi.routers.auth import NO_STORE, auth_response
+from authapi.routers.responses import problems
+from authapi.schemas.auth import AuthResponse
+from authapi.schemas.mfa import (
+    MfaConfirmedRequest,
+    MfaVerifyRequest,
+    RecoveryCodes,
+    TotpConfirmRequest,
+    TotpSetup,
+    TotpSetupRequest,
+)
+
+router = APIRouter(prefix="/auth/mfa", tags=["mfa"])
+# The second step takes no bearer token: limited per client IP before the body is
+# parsed, like login (main.py registers the limit).
+verify_router = APIRouter(prefix="/auth/mfa", tags=["mfa"], route_class=RateLimitedRoute)
+
+
+@router.post("/totp/setup", responses=problems(400, 401, 409, 422, 429))
+def setup_totp(
+    response: Response,
+    body: TotpSetupRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    mfa: MfaServiceDep,
+    client: ClientInfoDep,
+) -> TotpSetup:
+    """Start enrolling an authenticator app: a new secret, pending until a code of it
+    is confirmed (a new setup replaces a pending one). Needs the password again."""
+    response.headers.update(NO_STORE)
+    enrolment = mfa.setup(session, principal, body.password, client)
+    return TotpSetup(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.post("/totp/confirm", responses=problems(400, 401, 409, 422, 429))
+def confirm_totp(
+    response: Response,
+    body: TotpConfirmRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    mfa: MfaServiceDep,
+    client: ClientInfoDep,
+) -> RecoveryCodes:
+    """Turn the factor on with a current code of the pending secret. The answer holds
+    the ten recovery codes, shown this once."""
+    response.headers.update(NO_STORE)
+    return RecoveryCodes(recovery_codes=mfa.confirm(session, principal, body.code, client))
+
+
+@router.post(
+    "/totp/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(400, 401, 409, 422, 429),
+)
+def disable_totp(
+    body: MfaConfirmedRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    mfa: MfaServiceDep,
+    client: ClientInfoDep,
+) -> None:
+    """Turn the factor off (password and a code or recovery code); the recovery codes
+    are deleted."""
+    mfa.disable(session, principal, body.password, body.code, client)
+
+
+@router.post("/recovery-codes", responses=problems(400, 401, 409, 422, 429))
+def regenerate_recovery_codes(
+    response: Response,
+    body: MfaConfirmedRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    mfa: MfaServiceDep,
+    client: ClientInfoDep,
+) -> RecoveryCodes:
+    """A fresh set of ten recovery codes; every earlier code stops working."""
+    response.headers.update(NO_STORE)
+    codes = mfa.regenerate_recovery_codes(session, principal, body.password, body.code, client)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@verify_router.post("/verify", responses=problems(400, 401, 422, 429))
+def verify(
+    request: Request,
+    response: Response,
+    body: MfaVerifyRequest,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    client: ClientInfoDep,
+) -> AuthResponse:
+    """The login's second step: the `mfa_token` from /auth/login and a current code
+    (or an unused recovery code) give the usual tokens. A wrong code can be retried
+    while the token lives; each counts in the per-account throttle."""
+    issued = auth.verify_mfa(session, body.mfa_token, body.code, client)
+    return auth_response(issued, request, response)

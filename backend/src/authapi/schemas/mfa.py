@@ -1,0 +1,86 @@
+"""Bodies of the second-factor endpoints. Unknown fields are refused (422)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from authapi.schemas.account import Password
+
+# A TOTP code (6 digits) or a recovery code (16 base32 characters, dashes optional).
+# Anything else cannot be right, and is refused before it costs a throttle attempt.
+Code = Annotated[
+    str,
+    Field(
+        min_length=6,
+        max_length=19,
+        pattern=r"^([0-9]{6}|[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}-?[A-Za-z2-7]{4})$",
+        description="The 6-digit code of the authenticator app, or an unused recovery code "
+        "such as `k3mq-7vxa-2bnd-p4rt`.",
+    ),
+]
+TotpCode = Annotated[
+    str,
+    Field(
+        min_length=6,
+        max_length=6,
+        pattern=r"^[0-9]{6}$",
+        description="The 6-digit code the authenticator app shows now.",
+    ),
+]
+MfaToken = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `mfa_token` of the login's first step.",
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TotpSetupRequest(_Strict):
+    password: Password
+
+
+class TotpConfirmRequest(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"code": "492039"}})
+
+    code: TotpCode
+
+
+class MfaVerifyRequest(_Strict):
+    mfa_token: MfaToken
+    code: Code
+
+
+class MfaConfirmedRequest(_Strict):
+    """The password and a code: what turning the factor off or new codes need."""
+
+    password: Password
+    code: Code
+
+
+class TotpSetup(BaseModel):
+    secret: str = Field(description="The base32 secret (160 bits), to type into the app.")
+    otpauth_uri: str = Field(description="The same secret as an otpauth:// URI (QR code).")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(
+        description="Ten single-use codes, each good for one login without the app. "
+        "Shown this once; only their hashes are kept."
+    )
+
+
+class MfaChallengeResponse(BaseModel):
+    """A correct password for an account with the second factor on: no tokens yet."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str = Field(description="Send it with a code to /auth/mfa/verify; single use.")
+    mfa_expires_in: int = Field(description="Seconds the mfa_token stays usable.")

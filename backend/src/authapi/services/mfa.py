@@ -1,0 +1,247 @@
+"""The second factor: TOTP enrolment, recovery codes, and the second step of a login.
+
+A login of an account with the factor on stops after the password with an
+`mfa_token` (a one-time link row of purpose `mfa_login`, stored by hash); the
+session is issued by AuthService only after `verify_login` accepted a code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from authapi import errors, otp
+from authapi.models import AuthEventType, Link, LinkPurpose, User
+from authapi.models.base import utcnow
+from authapi.otp import SecretBox, SecretUnreadable
+from authapi.repositories import links, recovery_codes, users
+from authapi.security import PasswordHasher, hash_token, new_link_token
+from authapi.services import audit
+from authapi.services.account import confirm_password
+from authapi.services.audit import ClientInfo
+from authapi.services.auth import LoginThrottle, Principal
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    secret: str
+    otpauth_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class MfaChallenge:
+    """What a correct password gets when the account has the factor on."""
+
+    mfa_token: str
+    expires_in: int
+
+
+class MfaService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        box: SecretBox,
+        issuer: str,
+        token_ttl: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._hasher = hasher
+        self._throttle = throttle
+        self._box = box
+        self._issuer = issuer
+        self._token_ttl = token_ttl
+        self._clock = clock
+
+    # -- enrolment (logged in) ---------------------------------------------------------
+
+    def setup(
+        self, session: Session, principal: Principal, password: str, client: ClientInfo
+    ) -> TotpEnrolment:
+        """A new pending secret (replacing a pending one); the factor is on only once a
+        code of it is confirmed, so a user who never scans it is not locked out."""
+        user = self._user(session, principal)
+        if user.mfa_enabled:
+            raise errors.MfaAlreadyEnabled
+        self._confirm_password(user, password, client)
+        secret = otp.new_secret()
+        users.set_totp(session, user, sealed_secret=self._box.seal(secret), enabled=False)
+        return TotpEnrolment(secret, otp.otpauth_uri(secret, user.email, self._issuer))
+
+    def confirm(
+        self, session: Session, principal: Principal, code: str, client: ClientInfo
+    ) -> list[str]:
+        """Turn the factor on with a code of the pending secret; returns the recovery
+        codes, the only time they are ever shown."""
+        user = self._user(session, principal)
+        if user.mfa_enabled:
+            raise errors.MfaAlreadyEnabled
+        if user.totp_secret is None:
+            raise errors.MfaNotEnabled("No setup is pending: start at /auth/mfa/totp/setup.")
+        self._check_code(session, user, code, client, recovery=False)
+        users.set_totp(session, user, sealed_secret=user.totp_secret, enabled=True)
+        codes = self._new_recovery_codes(session, user)
+        audit.record(session, AuthEventType.MFA_ENABLED, client, user_id=user.id, email=user.email)
+        return codes
+
+    def disable(
+        self, session: Session, principal: Principal, password: str, code: str, client: ClientInfo
+    ) -> None:
+        """Off, with the password and a code (or a recovery code: the phone may be lost)."""
+        user = self._enabled_user(session, principal)
+        self._confirm_password(user, password, client)
+        self._check_code(session, user, code, client)
+        users.set_totp(session, user, sealed_secret=None, enabled=False)
+        recovery_codes.delete_for_user(session, user.id)
+        audit.record(session, AuthEventType.MFA_DISABLED, client, user_id=user.id, email=user.email)
+
+    def regenerate_recovery_codes(
+        self, session: Session, principal: Principal, password: str, code: str, client: ClientInfo
+    ) -> list[str]:
+        user = self._enabled_user(session, principal)
+        self._confirm_password(user, password, client)
+        self._check_code(session, user, code, client)
+        codes = self._new_recovery_codes(session, user)
+        audit.record(
+            session,
+            AuthEventType.MFA_RECOVERY_CODES_REGENERATED,
+            client,
+            user_id=user.id,
+            email=user.email,
+        )
+        return codes
+
+    # -- the two-step login ------------------------------------------------------------
+
+    def challenge(self, session: Session, user: User) -> MfaChallenge:
+        """The mfa_token for a user whose password was just proved right."""
+        token, token_hash = new_link_token()
+        links.add(
+            session,
+            Link(
+                user_id=user.id,
+                purpose=LinkPurpose.MFA_LOGIN.value,
+                token_hash=token_hash,
+                email=user.email,
+                expires_at=self._clock() + self._token_ttl,
+            ),
+        )
+        return MfaChallenge(token, int(self._token_ttl.total_seconds()))
+
+    def verify_login(
+        self, session: Session, mfa_token: str, code: str, client: ClientInfo
+    ) -> tuple[User, str]:
+        """The user of a good mfa_token with a good code, and how they proved it
+        (`totp` or `recovery_code`). The token is spent only on success: a mistyped
+        code can be retried, and every wrong one counts in the per-account throttle."""
+        now = self._clock()
+        link = links.find_usable(session, hash_token(mfa_token), [LinkPurpose.MFA_LOGIN], now)
+        user = users.get_by_id(session, link.user_id) if link is not None else None
+        if (
+            link is None
+            or user is None
+            or not user.is_active
+            or not user.mfa_enabled
+            or link.email != user.email
+        ):
+            audit.record_failure(
+                self._engine,
+                AuthEventType.TOKEN_REJECTED,
+                client,
+                user_id=user.id if user is not None else None,
+                reason="mfa_token",
+            )
+            raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
+        method = self._check_code(session, user, code, client)
+        if not links.consume(session, link.id, now):  # a concurrent verify won
+            raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
+        return user, method
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check_code(
+        self, session: Session, user: User, code: str, client: ClientInfo, *, recovery: bool = True
+    ) -> str:
+        """Accept a TOTP code never accepted before (nor one older than the last), or
+        spend an unused recovery code; else count the failure and refuse."""
+        self._check_throttle(user, client)
+        if otp.is_totp_code(code):
+            step = otp.matching_step(self._secret(user), code, self._clock())
+            if step is not None and users.advance_totp_step(session, user.id, step):
+                return "totp"
+        elif recovery and recovery_codes.consume(session, user.id, otp.hash_recovery_code(code)):
+            audit.record(
+                session,
+                AuthEventType.MFA_RECOVERY_CODE_USED,
+                client,
+                user_id=user.id,
+                email=user.email,
+            )
+            return "recovery_code"
+        user_id, email = user.id, user.email
+        # The request fails: drop its writes now (a conditional UPDATE or DELETE that
+        # lost), so that the failure's audit row, written in a transaction of its own,
+        # does not wait on this transaction's write lock (SQLite).
+        session.rollback()
+        self._throttle.record_failure(email)
+        audit.record_failure(
+            self._engine,
+            AuthEventType.MFA_FAILED,
+            client,
+            user_id=user_id,
+            email=email,
+            reason="totp" if otp.is_totp_code(code) else "recovery_code",
+        )
+        raise errors.InvalidCode
+
+    def _check_throttle(self, user: User, client: ClientInfo) -> None:
+        wait = self._throttle.retry_after(user.email)
+        if wait is not None:
+            audit.record_failure(
+                self._engine,
+                AuthEventType.TOO_MANY_ATTEMPTS,
+                client,
+                user_id=user.id,
+                email=user.email,
+            )
+            raise errors.with_retry_after(errors.TooManyAttempts(), wait)
+
+    def _secret(self, user: User) -> str:
+        if user.totp_secret is None:  # the factor went off meanwhile
+            raise errors.InvalidCode
+        try:
+            return self._box.open(user.totp_secret)
+        except SecretUnreadable:
+            # MFA_ENCRYPTION_KEY changed: an operator's mistake, not the user's.
+            logger.error("a TOTP secret does not decrypt with MFA_ENCRYPTION_KEY")
+            raise errors.ServiceUnavailable from None
+
+    def _new_recovery_codes(self, session: Session, user: User) -> list[str]:
+        codes = otp.new_recovery_codes()
+        recovery_codes.replace(session, user.id, [otp.hash_recovery_code(c) for c in codes])
+        return codes
+
+    def _confirm_password(self, user: User, password: str, client: ClientInfo) -> None:
+        confirm_password(self._engine, self._hasher, self._throttle, user, password, client)
+
+    def _user(self, session: Session, principal: Principal) -> User:
+        user = users.get_by_id(session, principal.user.id)
+        if user is None:  # deleted between the token check and now
+            raise errors.TokenRevoked
+        return user
+
+    def _enabled_user(self, session: Session, principal: Principal) -> User:
+        user = self._user(session, principal)
+        if not user.mfa_enabled:
+            raise errors.MfaNotEnabled
+        return user
