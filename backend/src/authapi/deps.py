@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from authapi import errors
-from authapi.db import read_session, request_session
+from authapi.db import read_with_retry, request_session
 from authapi.rate_limit import client_ip
 from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
@@ -94,22 +94,24 @@ MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 
 
 async def get_principal(
-    request: Request,
-    auth: AuthServiceDep,
-    client: ClientInfoDep,
-    token: Annotated[str | None, Depends(bearer_scheme)],
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
 ) -> Principal:
     """Checking the token is a read that comes before the request's own work: it
-    runs in a short session of its own, so that a read-only endpoint such as
-    /auth/me needs no request transaction (and no second thread hop to end one),
-    on the few threads main.py allows for it."""
-    engine = request.app.state.engine
+    runs on a connection of the read pool (db.create_read_engine), so that a
+    read-only endpoint such as /auth/me needs no request transaction (and no second
+    thread hop to end one), on the few threads main.py allows for it. The service
+    and the client come from the request, not as dependencies of their own: every
+    protected request resolves this one, and each dependency costs FastAPI time."""
+    state = request.app.state
+    auth: AuthService = state.auth_service
+    client = client_info(request)
 
     def check() -> Principal:
-        with read_session(engine) as session:
-            return auth.authenticate(session, token, client)
+        return read_with_retry(
+            state.read_engine, lambda connection: auth.authenticate(connection, token, client)
+        )
 
-    return await anyio.to_thread.run_sync(check, limiter=request.app.state.auth_check_threads)
+    return await anyio.to_thread.run_sync(check, limiter=state.auth_check_threads)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

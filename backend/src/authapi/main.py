@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from authapi import __version__
 from authapi.config import Settings, get_settings
-from authapi.db import create_db_engine
+from authapi.db import create_db_engine, create_read_engine
 from authapi.handlers import install_error_handlers
 from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
@@ -60,6 +60,7 @@ AUTH_CHECK_THREADS = 2
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
+    read_engine = create_read_engine(settings, pool_size=AUTH_CHECK_THREADS)
     limiter = create_limiter(settings)
     register_limits(
         limiter,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await anyio.to_thread.run_sync(prune_job.stop)
         await anyio.to_thread.run_sync(sender.stop)
+        read_engine.dispose()
         engine.dispose()
 
     app = FastAPI(
@@ -135,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine
     app.state.limiter = limiter
     app.state.auth_check_threads = anyio.CapacityLimiter(AUTH_CHECK_THREADS)
     key_set = keys_from_settings(settings)

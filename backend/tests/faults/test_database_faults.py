@@ -128,6 +128,35 @@ def test_connection_killed_mid_request_gives_503_then_service_resumes(
     assert after.status_code == 200, after.text
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_token_check_survives_a_database_restart(
+    make_client: Callable[..., TestClient], postgres_url: str
+) -> None:
+    """The token check's pool does not ping before each use (a round trip on every
+    protected request): when a restart has killed its connections, the next request
+    still succeeds, retried once on a fresh connection."""
+    client = make_client(rate_limit_auth="1000/minute")
+    me = {"Authorization": f"Bearer {signup(client)['access_token']}"}
+    for _ in range(3):
+        assert client.get("/auth/me", headers=me).status_code == 200
+    admin = create_engine(postgres_url)
+    with admin.begin() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": make_url(postgres_url).database},
+        ).scalar_one()
+    admin.dispose()
+
+    assert killed >= 1
+    for _ in range(3):
+        response = client.get("/auth/me", headers=me)
+        assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_read_only_sqlite_gives_503_and_writes_nothing(
     make_client: Callable[..., TestClient], database_url: str

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import Connection, bindparam, delete, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -62,7 +62,7 @@ _SESSION_OWNER = (
 )
 
 
-def get_session_owner(session: Session, session_id: uuid.UUID) -> SessionOwner | None:
+def get_session_owner(session: Session | Connection, session_id: uuid.UUID) -> SessionOwner | None:
     """One primary-key lookup joined to its user, read as a plain row.
 
     This runs on every protected request, so it skips the ORM's identity map and

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from authapi import errors
@@ -323,7 +323,9 @@ class AuthService:
 
     # -- protected requests -----------------------------------------------------
 
-    def authenticate(self, session: Session, token: str | None, client: ClientInfo) -> Principal:
+    def authenticate(
+        self, session: Session | Connection, token: str | None, client: ClientInfo
+    ) -> Principal:
         """Trust a token only if it verifies and its session row is live.
 
         Revocation is keyed on the session id inside the signed token, never on the
