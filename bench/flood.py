@@ -37,21 +37,29 @@ CONNECTIONS = 16
 PROBE_INTERVAL = 0.02
 
 
+def postgres_admin(*statements: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
 def prepare_database(kind: str, workdir: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'authapi.db'}"
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    server = make_url(POSTGRES_SERVER)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {FLOOD_DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {FLOOD_DATABASE}"))
-    finally:
-        admin.dispose()
-    return server.set(database=FLOOD_DATABASE).render_as_string(hide_password=False)
+    postgres_admin(
+        f"DROP DATABASE IF EXISTS {FLOOD_DATABASE} WITH (FORCE)",
+        f"CREATE DATABASE {FLOOD_DATABASE}",
+    )
+    url = make_url(POSTGRES_SERVER).set(database=FLOOD_DATABASE)
+    return url.render_as_string(hide_password=False)
 
 
 def audit_rows(database_url: str) -> tuple[int, int, int]:
@@ -177,6 +185,8 @@ def run(requests: int, database: str) -> str:
             problems = server.log_problems()
         finally:
             children.stop_all()
+            if database == "postgres":
+                postgres_admin(f"DROP DATABASE IF EXISTS {FLOOD_DATABASE} WITH (FORCE)")
     seconds = flood["duration_us"] / 1e6
     return "\n".join(
         [
