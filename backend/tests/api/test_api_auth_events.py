@@ -29,6 +29,7 @@ EVENT_KEYS = {
     "user_agent",
     "request_id",
     "created_at",
+    "count",
 }
 
 
@@ -73,6 +74,7 @@ def test_events_record_signup_login_failure_success_and_logout(client: TestClien
         assert event["ip_address"] == TEST_CLIENT_IP
         assert event["user_agent"] == USER_AGENT
         assert event["request_id"] == response.headers["X-Request-ID"]
+        assert event["count"] == 1  # what a real user did is a row of its own
         uuid.UUID(event["id"])
         parse_utc(event["created_at"])
 

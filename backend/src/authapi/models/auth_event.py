@@ -4,7 +4,8 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlmodel import Column, Field, Index, SQLModel, String, Uuid
+from sqlalchemy import ColumnElement, Integer, func, literal_column
+from sqlmodel import Column, Field, Index, SQLModel, String, Uuid, col
 
 from authapi.models.base import UTCDateTime, utcnow
 
@@ -43,7 +44,9 @@ class AuthEventType(enum.StrEnum):
 
 
 class AuthEvent(SQLModel, table=True):
-    """The audit trail: one row per auth outcome, failures included."""
+    """The audit trail: one row per auth outcome, failures included, except that
+    identical anonymous rejections from one IP within one minute share a row and
+    its `count` (see FLOOD_KEY)."""
 
     __tablename__ = "auth_events"
     __table_args__ = (
@@ -65,3 +68,32 @@ class AuthEvent(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # How many requests the row stands for: 1, except on a flood row.
+    count: int = Field(default=1, sa_column=Column(Integer(), nullable=False, server_default="1"))
+    # The minute of a flood row, part of its key; null on rows that count nothing more.
+    bucket: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+def _blank_if_null(column: str | None) -> ColumnElement[str]:
+    """NULLs never collide in a unique index (on SQLite and PostgreSQL alike), so the
+    key compares the nullable columns as ''. A literal, not a bound parameter: the
+    statement's conflict target must repeat the index expressions word for word."""
+    return func.coalesce(col(column), literal_column("''"))
+
+
+# The unique key of flood rows: an upsert on it adds to the count of the minute's row.
+FLOOD_KEY = (
+    col(AuthEvent.bucket),
+    col(AuthEvent.event_type),
+    _blank_if_null(AuthEvent.ip_address),
+    _blank_if_null(AuthEvent.reason),
+    _blank_if_null(AuthEvent.email),
+)
+FLOOD_ROWS = col(AuthEvent.bucket).is_not(None)
+Index(
+    "ix_auth_events_flood_key",
+    *FLOOD_KEY,
+    unique=True,
+    sqlite_where=FLOOD_ROWS,
+    postgresql_where=FLOOD_ROWS,
+)

@@ -15,6 +15,13 @@ class AuthEventOut(BaseModel):
     user_agent: str | None
     request_id: str | None
     created_at: datetime
+    count: int = Field(
+        ge=1,
+        description=(
+            "How many requests the event stands for: 1, except where repeated anonymous "
+            "rejections from one IP within one minute were recorded as one event."
+        ),
+    )
 
 
 class AuthEventPage(BaseModel):
