@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -334,7 +335,9 @@ class Bench:
             for server, path, bearer in readers
         )
         # Fresh refresh tokens, one login each: every pass starts new rotation chains.
-        chains = [self.login(app, user)["refresh_token"] for user in range(2 * WRITE_CONNECTIONS)]
+        with ThreadPoolExecutor(cores()) as pool:
+            logins = pool.map(lambda user: self.login(app, user), range(2 * WRITE_CONNECTIONS))
+            chains = [answer["refresh_token"] for answer in logins]
         wait_idle(self._our_pids)
         refresh = self.wrk(
             app,
@@ -463,7 +466,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--users", type=int, help="users to seed (1000; --quick: 100)")
     parser.add_argument(
-        "--duration", type=float, help="seconds per measurement (5, logins twice that; --quick: 1)"
+        "--duration", type=float, help="seconds per measurement (4, logins twice that; --quick: 1)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
@@ -471,7 +474,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if not databases or any(d not in DATABASES for d in databases):
         parser.error("--database takes sqlite, postgres or sqlite,postgres")
     users = args.users or (100 if args.quick else 1000)
-    seconds = args.duration or (1.0 if args.quick else 5.0)
+    seconds = args.duration or (1.0 if args.quick else 4.0)
     if users < 1 or seconds < 1:
         parser.error("--users and --duration must be at least 1")
     return Options(databases, users, seconds, args.quick)
