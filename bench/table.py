@@ -66,9 +66,10 @@ def ms(value: float | None) -> str:
 
 
 def cpu(load: Load) -> str:
-    """Cores per worker (a skewed pass shows), then the database's and Redis's."""
+    """Cores per worker, then the database's and Redis's, and what disturbed them."""
     usage = load.usage
     text = " + ".join(f"{c:.2f}" for c in usage.worker_cores)
+    text += " (⚠ one worker took nearly all)" if skewed(load) else ""
     text += "".join(f", {n} {c:.2f}" for n, c in usage.service_cores.items() if c >= 0.01)
     if usage.other_load >= 0.05:
         text += f", ⚠ other load {usage.other_load:.0%}"
@@ -83,14 +84,13 @@ def skewed(load: Load) -> bool:
 
 def _ratio(mine: Load, theirs: Load, target: float, fmt: str) -> Score:
     ratio = mine.rate / theirs.rate if theirs.rate else 0.0
-    warning = " ⚠ skewed" if skewed(mine) or skewed(theirs) else ""
     return Score(
         ratio,
         ratio >= target and mine.errors == 0 and theirs.errors == 0,
         fmt.format(ratio),
         f"{mine.rate:,.0f} vs {theirs.rate:,.0f} req/s, p99 {ms(mine.p99_ms)} vs "
         f"{ms(theirs.p99_ms)}, {mine.errors + theirs.errors} errors; "
-        f"CPU {cpu(mine)} vs {cpu(theirs)}{warning}",
+        f"CPU {cpu(mine)} vs {cpu(theirs)}",
     )
 
 
