@@ -76,12 +76,12 @@ pytest: $(VENV)/.dev
 	@scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Load test with wrk; prints one table, also written to bench/results/latest.md.
-# e.g. make bench BENCH_ARGS="--database postgres --redis"
+# Load test with wrk on SQLite and PostgreSQL + Redis; prints one table, also written
+# to bench/results/latest.md. e.g. make bench BENCH_ARGS="--database postgres --users 1000000"
 bench: $(VENV)/.dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get install -y -q wrk >/dev/null; } || \
-		{ echo "bench needs wrk (Debian: apt-get install -y wrk)"; exit 1; }
+		{ apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; } \
+		>/dev/null; } || { echo "bench needs wrk (Debian: apt-get install -y wrk)"; exit 1; }
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.

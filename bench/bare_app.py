@@ -1,36 +1,43 @@
-"""The /auth/me reference: a bare FastAPI endpoint that only decodes the JWT.
+"""The /auth/me reference: a bare FastAPI endpoint that only decodes the same JWT.
 
-`bench/run.py` serves it beside authapi, with the same settings (so the same
-`TokenConfig`), the same worker count and the same uvicorn options, and reports
-authapi's GET /auth/me as a ratio of this. What is left between the two is
-authapi's own work per request: middleware, dependencies, the session lookup.
+Served exactly as `python -m authapi serve` serves authapi: through
+`authapi.serving.serve`, so with its uvicorn options (NoDelayH11Protocol...) and,
+with WORKERS > 1, one SO_REUSEPORT listener per worker process. What is left
+between the two is authapi's own work per request: middleware, dependencies, the
+session lookup.
 
     WORKERS=2 PORT=8001 JWT_SECRET=... python bench/bare_app.py
-
-`BARE_PLAIN_HTTP=1` serves with uvicorn's own H11Protocol instead of authapi's
-`NoDelayH11Protocol`: the control that shows the TCP_NODELAY trap with WORKERS > 1.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
 
+from authapi import serving
 from authapi.config import get_settings
+from authapi.log import configure_logging
+from authapi.main import keys_from_settings
 from authapi.security import TokenConfig, TokenError, decode_access_token
+
+# `serving` runs the app its options name. This runs on import, so in each spawned
+# worker too (spawn imports the main module first), and they serve this app.
+serving.UVICORN_OPTIONS["app"] = "bare_app:create_app"
 
 
 def create_app() -> FastAPI:
+    """In each worker, as authapi.__main__.create_served_app: logging, then the app."""
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     tokens = TokenConfig(  # as authapi.main.create_app builds it
         secret=settings.jwt_secret.get_secret_value(),
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        keys=keys_from_settings(settings),
     )
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -48,30 +55,7 @@ def create_app() -> FastAPI:
     return app
 
 
-def serve() -> None:
-    import uvicorn
-
-    from authapi.log import configure_logging
-    from authapi.serving import NoDelayH11Protocol
-
-    settings = get_settings()
-    http: Any = NoDelayH11Protocol
-    if os.environ.get("BARE_PLAIN_HTTP") == "1":
-        http = "h11"
-    configure_logging(settings.log_level)
-    uvicorn.run(  # the options authapi.__main__.serve uses
-        "bare_app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        http=http,
-        proxy_headers=False,
-        server_header=False,
-        log_config=None,
-        access_log=True,
-    )
-
-
 if __name__ == "__main__":
-    serve()
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    serving.serve(settings.host, settings.port, settings.workers)

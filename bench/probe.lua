@@ -1,4 +1,4 @@
--- GET the URL's path like get.lua, on ONE connection per thread (wrk -c1), and
+-- GET the URL's path like get.lua, on ONE connection per thread (wrk -tN -cN), and
 -- time every request itself: the raw latency distribution, without wrk's
 -- coordinated-omission correction (see report.lua). One connection per thread,
 -- because request() and response() do not say which connection they belong to.
@@ -20,7 +20,7 @@ end
 
 local threads = {}
 local sent_at = 0
-histogram = {} -- microseconds -> responses; global, so that done() can fetch it
+timings = {} -- microseconds per response; global, so that done() can fetch it
 
 function setup(thread)
   table.insert(threads, thread)
@@ -32,39 +32,19 @@ function request()
 end
 
 function response(status, headers, body)
-  local us = math.floor(now_us() - sent_at)
-  histogram[us] = (histogram[us] or 0) + 1
-end
-
-local function percentiles(merged, wanted)
-  local values, total = {}, 0
-  for us, count in pairs(merged) do
-    table.insert(values, us)
-    total = total + count
-  end
-  table.sort(values)
-  local found, seen, next_wanted = {}, 0, 1
-  for _, us in ipairs(values) do
-    seen = seen + merged[us]
-    while next_wanted <= #wanted and seen >= wanted[next_wanted] / 100 * total do
-      found[next_wanted] = us
-      next_wanted = next_wanted + 1
-    end
-  end
-  return found, values[#values] or 0
+  table.insert(timings, math.floor(now_us() - sent_at))
 end
 
 function done(summary, latency, requests)
-  local merged = {}
+  local all = {}
   for _, thread in ipairs(threads) do
-    for us, count in pairs(thread:get("histogram")) do
-      merged[us] = (merged[us] or 0) + count
+    for _, us in ipairs(thread:get("timings")) do
+      table.insert(all, us)
     end
   end
-  local found, max_us = percentiles(merged, { 50, 99 })
-  report(summary, latency, {
-    raw_p50_us = found[1] or 0,
-    raw_p99_us = found[2] or 0,
-    raw_max_us = max_us,
-  })
+  table.sort(all)
+  local function percentile(p)
+    return all[math.max(1, math.ceil(p / 100 * #all))] or 0
+  end
+  report(summary, latency, { raw_p50_us = percentile(50), raw_p99_us = percentile(99) })
 end

@@ -1,4 +1,4 @@
-"""The processes a bench run starts, what /proc says about them, and how they stop."""
+"""The processes a bench run starts, what they cost (psutil), and how they stop."""
 
 from __future__ import annotations
 
@@ -10,19 +10,24 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-PROC = Path("/proc")
+import psutil
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 class Children:
-    """Every process the bench starts, each in a process group of its own, so that
-    stopping one stops what it spawned too (uvicorn's workers, its resource tracker)."""
+    """Every process the bench starts, each leading a process group of its own, so
+    that stopping it stops what it spawned too (uvicorn's workers)."""
 
     def __init__(self) -> None:
         self._running: list[subprocess.Popen[bytes]] = []
@@ -33,18 +38,11 @@ class Children:
         return process
 
     def stop(self, process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-        group = process.pid  # start_new_session: the group id is the leader's pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-        deadline = time.monotonic() + 3
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+        for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signum)  # the group id is the leader's pid
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=wait)
         if process in self._running:
             self._running.remove(process)
 
@@ -60,22 +58,9 @@ class Children:
                 signal.signal(signum, handler)
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def interrupt_on_signals() -> None:
-    """SIGINT, SIGTERM and SIGHUP all raise KeyboardInterrupt, so `finally` runs.
-
-    SIGINT too: a shell starts background jobs with it ignored, and Python then
-    never raises KeyboardInterrupt on it.
-    """
+    """SIGINT, SIGTERM and SIGHUP all raise KeyboardInterrupt, so `finally` runs (a
+    shell starts background jobs with SIGINT ignored: Python would never raise)."""
 
     def _interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -84,90 +69,102 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, _interrupt)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# --- /proc ---------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
-    return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                if int(_stat_fields(int(entry.name))[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def pids_named(name: str) -> list[int]:
-    """Processes whose command name (/proc/<pid>/comm) is `name`."""
-    found = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == name:
-                    found.append(int(entry.name))
-    return found
-
-
-def rss_mb(pid: int) -> float:
-    for line in (PROC / str(pid) / "status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+# --- CPU and memory ------------------------------------------------------------------
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
     """User + system CPU time of these processes (all their threads)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            fields = _stat_fields(pid)
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
     return total
 
 
-def reaped_cpu_seconds(pids: Sequence[int]) -> float:
-    """CPU time of these processes' children that have ended and been waited for."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            fields = _stat_fields(pid)
-            total += (int(fields[13]) + int(fields[14])) / ticks  # cutime, cstime
-    return total
+def rss_mb(pid: int) -> float:
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def machine_busy_seconds() -> float:
-    """CPU time spent by every process on the machine (all cores), and stolen by the
-    hypervisor, from /proc/stat. Interrupts are left out: loopback traffic is counted
-    there, not in the processes that send it."""
-    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-        int(v) for v in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    """CPU time of every process on the machine and stolen by the hypervisor;
+    interrupts are left out (loopback traffic is counted there)."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + getattr(times, "steal", 0.0))
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
+def service_pids(database: str) -> dict[str, list[int]]:
+    """The PostgreSQL backends of `database` and Redis: their CPU is part of the
+    servers' work, not someone else's load."""
+    found: dict[str, list[int]] = {"PostgreSQL": [], "Redis": []}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        name, cmdline = process.info["name"] or "", " ".join(process.info["cmdline"] or ())
+        if name == "postgres" and f" {database} " in cmdline:
+            found["PostgreSQL"].append(process.pid)
+        elif name == "redis-server":
+            found["Redis"].append(process.pid)
+    return found
+
+
+@dataclass
+class Usage:
+    """Cores used during one measurement: by each worker under test, by the database
+    and Redis, and by anything the bench did not start (a share of the machine)."""
+
+    worker_cores: list[float] = field(default_factory=list)
+    service_cores: dict[str, float] = field(default_factory=dict)
+    other_load: float = 0.0
+
+
+class Meter:
+    def __init__(self, our_pids: Callable[[], list[int]], database: str) -> None:
+        self._our_pids = our_pids
+        self._database = database  # PostgreSQL's, whose backends count as services
+
+    def _ours(self) -> float:
+        times = os.times()  # this process, and the wrk runs it has waited for
+        own = times.user + times.system + times.children_user + times.children_system
+        return own + cpu_seconds(self._our_pids())
+
+    @contextlib.contextmanager
+    def measure(self, workers: list[int]) -> Iterator[Usage]:
+        usage = Usage()
+        started = time.monotonic()
+        busy, ours = machine_busy_seconds(), self._ours()
+        per_worker = [cpu_seconds([pid]) for pid in workers]
+        services = {
+            name: (pids, cpu_seconds(pids)) for name, pids in service_pids(self._database).items()
+        }
+        yield usage
+        elapsed = time.monotonic() - started
+        usage.worker_cores = [
+            (cpu_seconds([pid]) - before) / elapsed
+            for pid, before in zip(workers, per_worker, strict=True)
+        ]
+        usage.service_cores = {
+            name: (cpu_seconds(pids) - before) / elapsed
+            for name, (pids, before) in services.items()
+        }
+        other = (
+            machine_busy_seconds()
+            - busy
+            - (self._ours() - ours)
+            - sum(usage.service_cores.values()) * elapsed
+        )
+        usage.other_load = max(0.0, other / (elapsed * cores()))
+
+
+def wait_idle(pids: Callable[[], list[int]], timeout: float = 30.0) -> None:
+    """Until the servers stop working: wrk closes its connections when its time is
+    up, but logins it gave up on still run to the end in the hashing pool."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    before = cpu_seconds(pids())
+    while time.monotonic() < deadline and quiet < 2:
+        time.sleep(0.25)
+        now = cpu_seconds(pids())
+        quiet = quiet + 1 if now - before <= 0.02 else 0
+        before = now
 
 
 # --- servers -------------------------------------------------------------------------
@@ -177,16 +174,31 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def request(
-    method: str, url: str, body: dict[str, Any] | None = None
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    form: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
+    """One call with a JSON body or a form; the status and the JSON answer."""
+    data, headers = None, {}
+    if body is not None:
+        data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+    elif form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
     req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
     try:
         with _DIRECT.open(req, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -197,17 +209,22 @@ class Server:
     log_path: Path
 
     def worker_pids(self) -> list[int]:
-        """The processes running the app: uvicorn's spawned workers, or the server."""
-        pid = self.process.pid
-        return [c for c in children_of(pid) if "spawn_main" in cmdline(c)] or [pid]
+        """The processes serving requests: the spawned workers, or the server itself."""
+        with contextlib.suppress(psutil.Error):
+            spawned = [
+                child.pid
+                for child in psutil.Process(self.process.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+            if spawned:
+                return spawned
+        return [self.process.pid]
 
     def all_pids(self) -> list[int]:
-        return [self.process.pid, *children_of(self.process.pid)]
-
-    def supervisor_rss_mb(self) -> float | None:
-        if self.worker_pids() == [self.process.pid]:
-            return None
-        return rss_mb(self.process.pid)
+        with contextlib.suppress(psutil.Error):
+            children = psutil.Process(self.process.pid).children(recursive=True)
+            return [self.process.pid, *(child.pid for child in children)]
+        return []
 
     def log_problems(self) -> list[str]:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -243,16 +260,3 @@ def start_server(
         time.sleep(0.1)
     tail = log_path.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"{name} did not start on port {port} (exit {process.poll()}):\n{tail}")
-
-
-def wait_idle(pids: Callable[[], list[int]], timeout: float = 30.0) -> None:
-    """Until the servers stop working: wrk closes its connections when its time is up,
-    but logins it gave up on still run to the end in the hashing pool."""
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    before = cpu_seconds(pids())
-    while time.monotonic() < deadline and quiet < 2:
-        time.sleep(0.25)
-        now = cpu_seconds(pids())
-        quiet = quiet + 1 if now - before <= 0.02 else 0
-        before = now

@@ -1,24 +1,20 @@
--- Loaded by the wrk scripts: one summary line that bench/run.py parses.
+-- Loaded by the wrk scripts: done() prints one JSON line that bench/loadgen.py reads.
 --
 -- wrk "corrects" its latency histogram for coordinated omission before done()
 -- sees it: every response slower than twice the mean interval per connection
 -- adds synthetic samples, as if an open-loop client had kept sending meanwhile.
 -- On one connection a handful of stalls can then move p99 tenfold; probe.lua
 -- times each request itself to give the raw distribution as well.
--- `errors.status` counts responses with a status >= 400 (wrk's "Non-2xx or 3xx").
+-- Errors: responses with a status >= 400 and failed connects, reads, writes, timeouts.
 
 function report(summary, latency, extra)
-  local errors = summary.errors
+  local e = summary.errors
   local fields = {
     requests = summary.requests,
     duration_us = summary.duration,
     p50_us = latency:percentile(50),
     p99_us = latency:percentile(99),
-    status_errors = errors.status,
-    connect = errors.connect,
-    read = errors.read,
-    write = errors.write,
-    timeout = errors.timeout,
+    errors = e.status + e.connect + e.read + e.write + e.timeout,
   }
   for name, value in pairs(extra or {}) do
     fields[name] = value

@@ -1,20 +1,13 @@
 #!/usr/bin/env python3
 """`make bench`: authapi against the ceilings of the machine it runs on.
 
-Starts authapi as `make run` does (`python -m authapi migrate`, then `serve`) on a
-free port, seeds users with one bulk insert, drives it with wrk and prints one
-markdown table (also written to bench/results/latest.md):
-
-- bcrypt ceiling: median verify time at cost 12, in-process; ceiling = cores / time;
-- POST /auth/login with 32 connections, as a ratio of that ceiling;
-- GET /auth/me, as a ratio of bench/bare_app.py (it only decodes the same JWT), served
-  the same way beside authapi and measured in the same pass;
-- POST /auth/refresh, each answer's refresh token used for a next request (rotation);
-- GET /health on one connection while 8 connections log in;
-- GET /health keep-alive on one connection (the TCP_NODELAY trap), with a control;
-- RSS of each uvicorn worker.
-
-Each row is measured twice (pass 1, pass 2), with WORKERS=1 and with WORKERS=2.
+For each database (SQLite; PostgreSQL with Redis holding the rate limits) it starts
+authapi as `make run` does (`python -m authapi migrate`, then `serve`) with 1 and
+with 2 workers, seeds users in one INSERT ... SELECT, drives it with wrk, and prints
+one markdown table (also written to bench/results/latest.md). Every ratio is taken
+within a pass, against references measured in that pass: the bare endpoint
+(bare_app.py, served the same way), fastapi-users 15 (peer_fastapi_users.py, from a
+throwaway virtualenv outside the repository) and the bcrypt ceiling.
 Every process started here is stopped on the way out, Ctrl-C included.
 """
 
@@ -25,61 +18,63 @@ import base64
 import contextlib
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from loadgen import BENCH_DIR, Load, Meter, Service, finish_wrk, start_wrk
+import psutil
+from loadgen import BENCH_DIR, Load, finish_wrk, start_wrk
 from processes import (
     Children,
+    Meter,
     Server,
     cores,
     interrupt_on_signals,
-    machine_busy_seconds,
     request,
     rss_mb,
     start_server,
     wait_idle,
 )
 from table import (
+    DATABASES,
     LEGEND,
     LOGIN_CONNECTIONS,
     ME_CONNECTIONS,
-    REFRESH_CONNECTIONS,
+    PROBE_CONNECTIONS,
     STORM_CONNECTIONS,
-    Ceiling,
+    WRITE_CONNECTIONS,
     Pass,
-    WorkerResults,
+    Run,
     render,
 )
 
 PROJECT_ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "latest.md"
-
 BCRYPT_ROUNDS = 12
 PASSWORD = "Bench-Passw0rd-4711"  # noqa: S105 - the seeded users' password, bench only
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-BENCH_DATABASE = "authapi_bench"
+# Per run: a bench started elsewhere on the machine meanwhile keeps its own.
+BENCH_DATABASE = f"authapi_bench_{os.getpid()}"
 REDIS_URI = "redis://127.0.0.1:6379/0"
+PEER_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
+    "authapi-bench/fastapi-users-15"
+)
+PEER_PACKAGES = ["fastapi-users[sqlalchemy]>=15,<16", "aiosqlite", "uvicorn"]
 
 
 @dataclass(frozen=True)
 class Options:
-    database: str
-    redis: bool
+    databases: list[str]
     users: int
     duration: float
-    quick: bool
 
 
 def log(message: str) -> None:
@@ -110,75 +105,57 @@ def app_env(database_url: str, storage_uri: str, secret: str, workers: int) -> d
     }
 
 
-def prepare_database(kind: str, workdir: Path) -> str:
-    """The URL of an empty database: a file in `workdir`, or a fresh PostgreSQL one."""
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'authapi.db'}"
+def postgres(statement: str) -> None:
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
-    server = make_url(POSTGRES_SERVER)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+            connection.execute(text(statement))
     finally:
         admin.dispose()
-    return server.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
 
 
-def postgres_sessions() -> int | None:
-    """Connections the bench database has accepted so far (PostgreSQL >= 14)."""
-    import psycopg
+def database_url(kind: str, workdir: Path) -> str:
+    """An empty database: a file in `workdir`, or a fresh PostgreSQL one."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'authapi.db'}"
     from sqlalchemy.engine import make_url
 
-    dsn = make_url(POSTGRES_SERVER).set(drivername="postgresql")
-    query = "SELECT sessions FROM pg_stat_database WHERE datname = %s"
-    with psycopg.connect(dsn.render_as_string(hide_password=False), autocommit=True) as conn:
-        row = conn.execute(query, (BENCH_DATABASE,)).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    postgres(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+    postgres(f"CREATE DATABASE {BENCH_DATABASE}")
+    url = make_url(POSTGRES_SERVER).set(database=BENCH_DATABASE)
+    return url.render_as_string(hide_password=False)
 
 
-def migrate(env: dict[str, str], workdir: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "authapi", "migrate"],
-        cwd=workdir,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+def seed_users(url: str, count: int, password_hash: str) -> float:
+    """bench<i>@example.com sharing one hash, generated by the database itself in one
+    statement (a million take seconds); returns the seconds it took."""
+    from sqlalchemy import bindparam, create_engine, text
 
+    from authapi.models.base import UTCDateTime
 
-def seed_users(database_url: str, count: int, password_hash: str) -> float:
-    """bench<i>@example.com, one hash for every row (they share the password), inserted
-    with executemany in large batches; returns the seconds it took."""
-    from sqlalchemy import create_engine, insert, text
-    from sqlmodel import SQLModel
-
-    import authapi.models  # noqa: F401 - registers the tables on the metadata
-
-    users = SQLModel.metadata.tables["users"]
-    engine = create_engine(database_url)
+    engine = create_engine(url)
+    if engine.dialect.name == "postgresql":
+        sql = (
+            "INSERT INTO users (id, email, password_hash, is_active, created_at) "
+            "SELECT gen_random_uuid(), 'bench' || i || '@example.com', :hash, true, :now "
+            "FROM generate_series(0, :last) AS i"
+        )
+    else:  # SQLAlchemy keeps SQLite's UUIDs as 32 hex digits
+        sql = (
+            "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < :last) "
+            "INSERT INTO users (id, email, password_hash, is_active, created_at) "
+            "SELECT lower(hex(randomblob(16))), 'bench' || i || '@example.com', :hash, 1, :now "
+            "FROM s"
+        )
+    statement = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
     started = time.perf_counter()
-    now = datetime.now(UTC)
-    batch = 50_000
     try:
         with engine.begin() as connection:
-            for first in range(0, count, batch):
-                rows = [
-                    {
-                        "id": uuid.uuid4(),
-                        "email": f"bench{i}@example.com",
-                        "name": None,
-                        "password_hash": password_hash,
-                        "is_active": True,
-                        "created_at": now,
-                        "last_login_at": None,
-                    }
-                    for i in range(first, min(first + batch, count))
-                ]
-                connection.execute(insert(users), rows)
+            connection.execute(
+                statement, {"last": count - 1, "hash": password_hash, "now": datetime.now(UTC)}
+            )
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))  # plan with the real row counts
     finally:
@@ -186,56 +163,18 @@ def seed_users(database_url: str, count: int, password_hash: str) -> float:
     return time.perf_counter() - started
 
 
-def query_plans(database_url: str) -> str:
-    """The plans of the two queries whose cost must not grow with the user count:
-    the login lookup by email and the session+user lookup of every protected call."""
-    from sqlalchemy import create_engine, select
-
-    from authapi.models import User
-    from authapi.repositories.sessions import _SESSION_OWNER
-
-    engine = create_engine(database_url)
-    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    queries = {
-        "login: users by email": (
-            select(User).where(User.email == "bench1@example.com"),  # type: ignore[arg-type]
-            {},
-        ),
-        "every protected call: session joined to its user": (
-            _SESSION_OWNER,
-            {"session_id": uuid.uuid4()},
-        ),
-    }
-    lines: list[str] = []
-    try:
-        with engine.connect() as connection:
-            for title, (statement, params) in queries.items():
-                compiled = statement.compile(dialect=engine.dialect)
-                bound: Any = {**compiled.params, **params}
-                if compiled.positiontup:  # SQLite's `?` style, UUIDs stored as hex
-                    values = (bound[name] for name in compiled.positiontup)
-                    bound = tuple(v.hex if isinstance(v, uuid.UUID) else v for v in values)
-                rows = connection.exec_driver_sql(explain + str(compiled), bound).all()
-                lines.append(f"-- {title}")
-                lines += [" ".join(str(part) for part in row) for row in rows]
-    finally:
-        engine.dispose()
-    return "Query plans:\n\n```\n" + "\n".join(lines) + "\n```"
-
-
 def require_redis() -> None:
     """authapi would quietly fall back to per-process memory: fail loudly instead."""
+    import redis
+
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(16).startswith(b"+PONG"):
-                return
-    except OSError:
-        pass
-    raise SystemExit(f"--redis: no Redis answering at {REDIS_URI}")
+        redis.Redis.from_url(REDIS_URI, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"the PostgreSQL run keeps its limits in Redis: {exc}") from None
 
 
-def bcrypt_ceiling(samples: int) -> Ceiling:
+def verify_seconds(samples: int) -> float:
+    """Median time of one bcrypt verification at the bench's cost, in-process."""
     from authapi.security import PasswordHasher
 
     hasher = PasswordHasher(BCRYPT_ROUNDS)
@@ -244,20 +183,35 @@ def bcrypt_ceiling(samples: int) -> Ceiling:
         times = []
         for _ in range(samples):
             started = time.perf_counter()
-            if not hasher.verify(PASSWORD, stored):
-                raise RuntimeError("bcrypt verify failed")
+            hasher.verify(PASSWORD, stored)
             times.append(time.perf_counter() - started)
-        median = statistics.median(times)
-        # The ceiling assumes the cores hash together as fast as one does alone. Check
-        # it through the hasher's own pool (one thread per core), as the app uses it.
-        jobs = samples * cores()
-        with ThreadPoolExecutor(max_workers=cores()) as callers:
-            started = time.perf_counter()
-            list(callers.map(lambda _: hasher.verify(PASSWORD, stored), range(jobs)))
-            parallel = jobs / (time.perf_counter() - started)
     finally:
         hasher.close()
-    return Ceiling(verify_seconds=median, rate=cores() / median, parallel_rate=parallel)
+    return statistics.median(times)
+
+
+def quietly(*args: str, timeout: float = 900) -> str:
+    """Run one of our own commands (the interpreter, pip); its output, or raise."""
+    return subprocess.run(  # noqa: S603 - fixed commands, no outside input
+        args, check=True, capture_output=True, text=True, timeout=timeout
+    ).stdout
+
+
+def peer_python() -> tuple[Path | None, str]:
+    """fastapi-users 15 in a throwaway virtualenv outside the repository, made once
+    and reused: its interpreter and the version, or None and why not."""
+    python, done = PEER_VENV / "bin" / "python", PEER_VENV / ".installed"
+    try:
+        if not done.exists():
+            log(f"installing fastapi-users 15 into {PEER_VENV} (once)")
+            quietly(sys.executable, "-m", "venv", "--clear", str(PEER_VENV))
+            quietly(str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES)
+            done.touch()
+        version = "import importlib.metadata as m; print(m.version('fastapi-users'))"
+        return python, quietly(str(python), "-c", version).strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        said = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines()
+        return None, f"fastapi-users 15 could not be installed: {said[-1][:160] if said else exc}"
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -269,179 +223,170 @@ class Bench:
         self.children = children
         self.workdir = workdir
         self.servers: list[Server] = []
-        services = [
-            Service(
-                "PostgreSQL",
-                "postgres",
-                marker=f" {BENCH_DATABASE} ",
-                reaper_marker=" -D ",
-                connections=postgres_sessions if options.database == "postgres" else None,
-            ),
-            Service("Redis", "redis-server", marker=":6379"),
-        ]
-        self.meter = Meter(self._our_pids, services)
+        self.meter = Meter(self._our_pids, BENCH_DATABASE)
         self.login_env = {"BENCH_USERS": str(options.users), "BENCH_PASSWORD": PASSWORD}
 
     def _our_pids(self) -> list[int]:
         return [pid for server in self.servers for pid in server.all_pids()]
 
-    def _start(self, name: str, args: list[str], env: dict[str, str], ready: str) -> Server:
+    def start(self, name: str, args: list[str], env: dict[str, str], ready: str) -> Server:
         server = start_server(self.children, name, args, env, self.workdir, ready)
         self.servers.append(server)
         return server
 
-    def _wrk(
+    def stop(self, server: Server) -> None:
+        self.children.stop(server.process)
+        self.servers.remove(server)
+
+    def wrk(
         self, server: Server, path: str, script: str, connections: int, seconds: float, **env: str
     ) -> Load:
-        with self.meter.measure(server.worker_pids()) as usage:
+        with self.explained(server), self.meter.measure(server.worker_pids()) as usage:
             process = start_wrk(self.children, server.url + path, script, connections, seconds, env)
-            try:
-                load = finish_wrk(self.children, process, seconds)
-            except RuntimeError:
-                self._check_servers()  # a server that died says more than wrk
-                raise
-        usage.apply(load)
+            load = finish_wrk(self.children, process, seconds)
+        load.usage = usage
+        self.check_servers()
+        wait_idle(self._our_pids)
         return load
 
-    def _settle(self) -> None:
-        self._check_servers()
-        wait_idle(self._our_pids)
+    @contextlib.contextmanager
+    def explained(self, server: Server) -> Iterator[None]:
+        """A failed wrk run, with what the servers say: one that died, or the log."""
+        try:
+            yield
+        except RuntimeError as exc:
+            self.check_servers()
+            tail = server.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}\n{server.name} said:\n{tail}") from None
 
-    def _check_servers(self) -> None:
+    def check_servers(self) -> None:
         for server in self.servers:
             if server.process.poll() is not None:
                 tail = server.log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(
-                    f"{server.name} exited with {server.process.returncode}:\n{tail}"
-                )
+                raise RuntimeError(f"{server.name} exited ({server.process.returncode}):\n{tail}")
 
-    def _storm(self, app: Server, seconds: float) -> tuple[Load, Load]:
-        """/health on one connection while STORM_CONNECTIONS connections log in."""
-        with self.meter.measure(app.worker_pids()) as usage:
-            storm = start_wrk(
+    def storm(self, app: Server, seconds: float) -> tuple[Load, Load]:
+        """/health probed while STORM_CONNECTIONS connections log in."""
+        with self.explained(app), self.meter.measure(app.worker_pids()) as usage:
+            logins = start_wrk(
                 self.children, app.url, "login.lua", STORM_CONNECTIONS, seconds + 2, self.login_env
             )
             time.sleep(1)  # let the logins saturate the CPU first
-            probe = start_wrk(self.children, app.url + "/health", "probe.lua", 1, seconds, {})
-            try:
-                health = finish_wrk(self.children, probe, seconds)
-                logins = finish_wrk(self.children, storm, seconds + 2)
-            except RuntimeError:
-                self._check_servers()
-                raise
-        usage.apply(health, logins)
-        return health, logins
-
-    def _refresh_tokens(self, app: Server, count: int) -> list[str]:
-        """Fresh refresh tokens, one login each: every pass starts new rotation chains."""
-
-        def login(user: int) -> str:
-            status, body = request(
-                "POST",
-                app.url + "/auth/login",
-                {"email": f"bench{user}@example.com", "password": PASSWORD},
+            probe = start_wrk(
+                self.children, app.url + "/health", "probe.lua", PROBE_CONNECTIONS, seconds, {}
             )
-            if status != 200:
-                raise RuntimeError(f"login for refresh tokens failed: {status} {body}")
-            return str(body["refresh_token"])
+            health = finish_wrk(self.children, probe, seconds)
+            storm = finish_wrk(self.children, logins, seconds + 2)
+        health.usage = storm.usage = usage
+        self.check_servers()
+        wait_idle(self._our_pids)
+        return health, storm
 
-        with ThreadPoolExecutor(max_workers=cores()) as pool:
-            return list(pool.map(login, range(count)))
+    def login(self, server: Server, user: int) -> dict[str, str]:
+        body = {"email": f"bench{user}@example.com", "password": PASSWORD}
+        status, answer = request("POST", server.url + "/auth/login", body)
+        if status != 200:
+            raise RuntimeError(f"login on {server.name} failed: {status} {answer}")
+        return answer
 
-    def run_workers(self, workers: int, env: dict[str, str]) -> WorkerResults:
-        seconds = self.options.duration
-        results = WorkerResults(workers)
-        python = sys.executable
-        bare_args = [python, str(BENCH_DIR / "bare_app.py")]
-        app = self._start(f"authapi-w{workers}", [python, "-m", "authapi", "serve"], env, "/health")
-        bare = self._start(f"bare-w{workers}", bare_args, env, "/me")
-        control = None
-        if workers > 1:  # the trap needs uvicorn's multi-worker listener
-            control_env = {**env, "BARE_PLAIN_HTTP": "1"}
-            control = self._start(f"bare-h11-w{workers}", bare_args, control_env, "/me")
+    def peer_token(self, peer: Server) -> str:
+        """Sign a user up on fastapi-users and log it in, as its documentation shows."""
+        email = "bench@example.com"
+        request("POST", peer.url + "/auth/register", {"email": email, "password": PASSWORD})
+        form = {"username": email, "password": PASSWORD}
+        status, answer = request("POST", peer.url + "/auth/jwt/login", form=form)
+        if status != 200:
+            raise RuntimeError(f"fastapi-users login failed: {status} {answer}")
+        return str(answer["access_token"])
+
+    def run(self, database: str, workers: int, env: dict[str, str], peer: Path | None) -> Run:
+        """Two passes over one database and worker count; with `peer`, fastapi-users
+        is served beside them and measured in each pass."""
+        python, name = sys.executable, f"{database}-w{workers}"
+        result = Run(database, workers)
+        app = self.start(f"authapi-{name}", [python, "-m", "authapi", "serve"], env, "/health")
         try:
-            status, body = request(
-                "POST",
-                app.url + "/auth/login",
-                {"email": "bench0@example.com", "password": PASSWORD},
-            )
-            if status != 200:
-                raise RuntimeError(f"login before the run failed: {status} {body}")
-            token = body["access_token"]
-
-            log(f"WORKERS={workers}: warm-up")
-            self._wrk(app, "/auth/me", "get.lua", ME_CONNECTIONS, 1, BENCH_TOKEN=token)
-            self._wrk(bare, "/me", "get.lua", ME_CONNECTIONS, 1, BENCH_TOKEN=token)
-            self._wrk(app, "", "login.lua", 4, 1, **self.login_env)
-            self._settle()
-
+            bare = self.start(f"bare-{name}", [python, str(BENCH_DIR / "bare_app.py")], env, "/me")
+            token = self.login(app, 0)["access_token"]
+            # GET /auth/me and what it is measured against, in the same pass.
+            readers = [(app, "/auth/me", token), (bare, "/me", token)]
+            if peer is not None:
+                peer_db = f"sqlite+aiosqlite:///{self.workdir / 'peer.db'}"
+                peer_env = {**env, "PEER_DATABASE_URL": peer_db, "PEER_SECRET": env["JWT_SECRET"]}
+                args = [str(peer), str(BENCH_DIR / "peer_fastapi_users.py")]
+                other = self.start("fastapi-users", args, peer_env, "/users/me")
+                readers.append((other, "/users/me", self.peer_token(other)))
+            log(f"{DATABASES[database]}, WORKERS={workers}: warm-up")
+            for server, path, bearer in readers:
+                self.wrk(server, path, "get.lua", ME_CONNECTIONS, 1, BENCH_TOKEN=bearer)
+            self.wrk(app, "", "login.lua", 4, 1, **self.login_env)
             for number in (1, 2):
-                log(f"WORKERS={workers}: pass {number}")
-                probe_seconds = min(seconds, 3)
-                keepalive = self._wrk(app, "/health", "probe.lua", 1, probe_seconds)
-                if control is not None:
-                    results.control.append(
-                        self._wrk(control, "/me", "probe.lua", 1, probe_seconds, BENCH_TOKEN=token)
-                    )
-                me = self._wrk(
-                    app, "/auth/me", "get.lua", ME_CONNECTIONS, seconds, BENCH_TOKEN=token
-                )
-                self._settle()
-                bare_me = self._wrk(
-                    bare, "/me", "get.lua", ME_CONNECTIONS, seconds, BENCH_TOKEN=token
-                )
-                self._settle()
-                refresh_tokens = self._refresh_tokens(app, 2 * REFRESH_CONNECTIONS)
-                self._settle()
-                refresh = self._wrk(
-                    app,
-                    "/auth/refresh",
-                    "refresh.lua",
-                    REFRESH_CONNECTIONS,
-                    seconds,
-                    BENCH_REFRESH_TOKENS=",".join(refresh_tokens),
-                )
-                self._settle()
-                # Twice as long: each of 32 queued logins waits seconds for its turn.
-                login = self._wrk(
-                    app, "", "login.lua", LOGIN_CONNECTIONS, 2 * seconds, **self.login_env
-                )
-                self._settle()
-                storm_health, storm_login = self._storm(app, seconds)
-                self._settle()
-                results.passes.append(
-                    Pass(
-                        keepalive=keepalive,
-                        me=me,
-                        bare=bare_me,
-                        refresh=refresh,
-                        login=login,
-                        storm_health=storm_health,
-                        storm_login=storm_login,
-                        rss_mb=[rss_mb(pid) for pid in app.worker_pids()],
-                        supervisor_rss_mb=app.supervisor_rss_mb(),
-                    )
-                )
-            results.log_problems = app.log_problems()
+                log(f"{DATABASES[database]}, WORKERS={workers}: pass {number}")
+                result.passes.append(self.one_pass(app, token, readers))
+            result.log_problems = app.log_problems()
         finally:
-            for server in (control, bare, app):
-                if server is not None:
-                    self.children.stop(server.process)
-                    self.servers.remove(server)
-        return results
+            for server in reversed(list(self.servers)):
+                self.stop(server)
+        return result
+
+    def one_pass(self, app: Server, token: str, readers: list[tuple[Server, str, str]]) -> Pass:
+        seconds = self.options.duration
+        me, bare, *peer = (
+            self.wrk(server, path, "get.lua", ME_CONNECTIONS, seconds, BENCH_TOKEN=bearer)
+            for server, path, bearer in readers
+        )
+        # Fresh refresh tokens, one login each: every pass starts new rotation chains.
+        with ThreadPoolExecutor(cores()) as pool:
+            logins = pool.map(lambda user: self.login(app, user), range(2 * WRITE_CONNECTIONS))
+            chains = [answer["refresh_token"] for answer in logins]
+        wait_idle(self._our_pids)
+        refresh = self.wrk(
+            app,
+            "/auth/refresh",
+            "refresh.lua",
+            WRITE_CONNECTIONS,
+            seconds,
+            BENCH_REFRESH_TOKENS=",".join(chains),
+        )
+        patch = self.wrk(
+            app,
+            "/auth/me",
+            "get.lua",
+            WRITE_CONNECTIONS,
+            seconds,
+            BENCH_TOKEN=token,
+            BENCH_METHOD="PATCH",
+            BENCH_BODY='{"name": "Bench User"}',
+        )
+        verify = verify_seconds(5)
+        # Twice as long: each of 32 queued logins waits seconds for its turn.
+        login = self.wrk(app, "", "login.lua", LOGIN_CONNECTIONS, 2 * seconds, **self.login_env)
+        health, storm = self.storm(app, seconds)
+        return Pass(
+            me=me,
+            bare=bare,
+            peer=peer[0] if peer else None,
+            refresh=refresh,
+            patch=patch,
+            login=login,
+            verify_seconds=verify,
+            ceiling=cores() / verify,
+            health=health,
+            storm=storm,
+            rss_mb=[rss_mb(pid) for pid in app.worker_pids()],
+        )
 
 
 # --- the run -------------------------------------------------------------------------
 
 
-def machine_header(options: Options) -> str:
+def machine_header(options: Options, peer_version: str | None) -> str:
     cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    database = "SQLite" if options.database == "sqlite" else "PostgreSQL"
-    storage = "Redis" if options.redis else "memory://"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
     commit = "unknown"
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         commit = subprocess.run(
@@ -451,20 +396,13 @@ def machine_header(options: Options) -> str:
             capture_output=True,
             text=True,
         ).stdout.strip()
+    peer = f", fastapi-users {peer_version}" if peer_version else ""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"**authapi bench** — {cpu}, {cores()} cores, Python {platform.python_version()}, "
-        f"{database}, rate limits in {storage}, {options.users:,} users, bcrypt cost "
-        f"{BCRYPT_ROUNDS}, {options.duration:g} s per measurement "
-        f"(logins {2 * options.duration:g} s), commit {commit}, {when}"
+        f"{options.users:,} users, bcrypt cost {BCRYPT_ROUNDS}, {options.duration:g} s per "
+        f"measurement (logins {2 * options.duration:g} s){peer}, commit {commit}, {when}"
     )
-
-
-def busy_share(seconds: float = 1.0) -> float:
-    """How busy the machine is before we start: other work skews every number."""
-    before = machine_busy_seconds()
-    time.sleep(seconds)
-    return (machine_busy_seconds() - before) / (seconds * cores())
 
 
 def run(options: Options) -> str:
@@ -472,62 +410,75 @@ def run(options: Options) -> str:
 
     started = time.monotonic()
     notes: list[str] = []
-    if options.redis:
+    busy = psutil.cpu_percent(interval=1.0) / 100
+    if busy >= 0.05:
+        log(f"warning: the machine is {busy:.0%} busy before the run")
+        notes.append(f"⚠ The machine was {busy:.0%} busy before the run: every number is low.")
+    # fastapi-users' documented setup is SQLite: it is measured in that run.
+    peer, said = peer_python() if "sqlite" in options.databases else (None, "")
+    if "postgres" in options.databases:
         require_redis()
-    storage = REDIS_URI if options.redis else "memory://"
+    hasher = PasswordHasher(BCRYPT_ROUNDS)
+    password_hash = hasher.hash(PASSWORD)
+    hasher.close()
     secret = uuid.uuid4().hex + uuid.uuid4().hex
     children = Children()
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="authapi-bench-") as tmp:
         workdir = Path(tmp)
+        bench = Bench(options, children, workdir)
         try:
-            database_url = prepare_database(options.database, workdir)
-
-            def env_for(workers: int) -> dict[str, str]:
-                return app_env(database_url, storage, secret, workers)
-
-            log(f"migrating and seeding {options.users:,} users ({options.database})")
-            migrate(env_for(1), workdir)
-            hasher = PasswordHasher(BCRYPT_ROUNDS)
-            password_hash = hasher.hash(PASSWORD)
-            hasher.close()
-            seeded = seed_users(database_url, options.users, password_hash)
-            notes.append(f"Seeded {options.users:,} users in {seeded:.1f} s (one bulk insert).")
-            notes.append(query_plans(database_url))
-
-            busy = busy_share()
-            if busy >= 0.05:
-                log(f"warning: the machine is {busy:.0%} busy before the run")
-                notes.append(
-                    f"⚠ The machine was {busy:.0%} busy before the run: other work takes "
-                    "CPU from the servers and from wrk."
+            for database in options.databases:
+                url = database_url(database, workdir)
+                storage = REDIS_URI if database == "postgres" else "memory://"
+                log(f"{DATABASES[database]}: migrating and seeding {options.users:,} users")
+                env = app_env(url, storage, secret, 1)
+                subprocess.run(
+                    [sys.executable, "-m", "authapi", "migrate"],
+                    cwd=workdir,
+                    env=env,
+                    check=True,
+                    capture_output=True,
                 )
-            samples = 5 if options.quick else 10
-            log(f"bcrypt ceiling: {samples} verifies at cost {BCRYPT_ROUNDS}, twice")
-            ceilings = [bcrypt_ceiling(samples) for _ in range(2)]
-
-            bench = Bench(options, children, workdir)
-            results = [bench.run_workers(workers, env_for(workers)) for workers in (1, 2)]
+                seeded = seed_users(url, options.users, password_hash)
+                notes.append(
+                    f"{DATABASES[database]}: seeded {options.users:,} users in {seeded:.1f} s."
+                )
+                for workers in (1, 2):
+                    with_peer = peer if database == "sqlite" and workers == 1 else None
+                    env = app_env(url, storage, secret, workers)
+                    runs.append(bench.run(database, workers, env, with_peer))
         finally:
             children.stop_all()  # before the temporary directory goes
+            if "postgres" in options.databases:
+                with contextlib.suppress(Exception):
+                    postgres(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
     notes += [LEGEND, f"Run time {time.monotonic() - started:.0f} s."]
-    return render(machine_header(options), ceilings, results, notes)
+    header = machine_header(options, said if peer else None)
+    return render(header, runs, None if peer else said or None, notes)
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description="authapi against the machine's ceilings.")
-    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--redis", action="store_true", help=f"rate limits in {REDIS_URI}")
+    parser.add_argument(
+        "--database",
+        default="sqlite,postgres",
+        help="sqlite, postgres (with Redis for the rate limits) or both, comma-separated",
+    )
     parser.add_argument("--users", type=int, help="users to seed (1000; --quick: 100)")
     parser.add_argument(
-        "--duration", type=float, help="seconds per measurement (5, logins twice that; --quick: 1)"
+        "--duration", type=float, help="seconds per measurement (4, logins twice that; --quick: 1)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
+    databases = [d.strip() for d in args.database.split(",") if d.strip()]
+    if not databases or any(d not in DATABASES for d in databases):
+        parser.error("--database takes sqlite, postgres or sqlite,postgres")
     users = args.users or (100 if args.quick else 1000)
-    seconds = args.duration or (1.0 if args.quick else 5.0)
+    seconds = args.duration or (1.0 if args.quick else 4.0)
     if users < 1 or seconds < 1:
         parser.error("--users and --duration must be at least 1")
-    return Options(args.database, args.redis, users, seconds, args.quick)
+    return Options(databases, users, seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,278 +1,238 @@
-"""The one markdown table `make bench` prints."""
+"""The one markdown table `make bench` prints: a row per scenario and worker count,
+a column per database, each cell the worst of two passes."""
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen import Load
 
-LOGIN_CONNECTIONS = 32
+DATABASES = {"sqlite": "SQLite", "postgres": "PostgreSQL + Redis"}
 ME_CONNECTIONS = 32
-REFRESH_CONNECTIONS = 4
+LOGIN_CONNECTIONS = 32
+WRITE_CONNECTIONS = 4  # refresh and PATCH: each is a write, and SQLite serialises them
 STORM_CONNECTIONS = 8
-
-# Targets from issue 6 (on 2 cores, 2 workers).
-LOGIN_TARGET = 0.90
-ME_TARGET = 0.60
-HEALTH_P99_TARGET_MS = 10.0
-RSS_TARGET_MB = 120.0
-# A keep-alive request slower than this at p50 is waiting for a delayed ACK (~40 ms).
-DELAYED_ACK_MS = 20.0
-
-
-@dataclass
-class Ceiling:
-    verify_seconds: float  # median, one verification at a time
-    rate: float  # cores / verify_seconds
-    parallel_rate: float  # measured with every core verifying
+PROBE_CONNECTIONS = 2
 
 
 @dataclass
 class Pass:
-    keepalive: Load
     me: Load
     bare: Load
+    peer: Load | None  # fastapi-users' GET /users/me: SQLite, 1 worker
     refresh: Load
+    patch: Load
     login: Load
-    storm_health: Load
-    storm_login: Load
+    verify_seconds: float  # bcrypt: median of one verification, this pass
+    ceiling: float  # logins/s: cores / verify_seconds
+    health: Load  # probing while the storm logs in
+    storm: Load
     rss_mb: list[float]
-    supervisor_rss_mb: float | None
 
 
 @dataclass
-class WorkerResults:
+class Run:
+    database: str
     workers: int
     passes: list[Pass] = field(default_factory=list)
-    control: list[Load] = field(default_factory=list)  # bare app, plain h11, 1 connection
     log_problems: list[str] = field(default_factory=list)
 
 
-def mark(ok: bool) -> str:
-    return "✓" if ok else "✗"
+@dataclass(frozen=True)
+class Score:
+    value: float
+    met: bool
+    headline: str
+    detail: str
 
 
-def duration(ms: float | None) -> str:
-    if ms is None:
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    target: str
+    workers: tuple[int, ...]
+    score: Callable[[Pass], Score | None]  # None: not measured in that run
+    higher_is_better: bool = True
+    peer: bool = False  # measured only beside fastapi-users (SQLite, 1 worker)
+
+
+def ms(value: float | None) -> str:
+    if value is None:
         return "?"
-    if ms >= 1000:
-        return f"{ms / 1000:.2f} s"
-    return f"{ms:.0f} ms" if ms >= 100 else f"{ms:.1f} ms"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
 def cpu(load: Load) -> str:
-    split = " + ".join(f"{c:.2f}" for c in load.worker_cores)
-    services = ""
-    for name, value in load.service_cores.items():
-        opened = load.service_connections.get(name)
-        if value >= 0.01 or opened:
-            services += f", {name} {value:.2f}"
-            services += f" (≈{opened:,} new connections)" if opened else ""
-    other = f"; ⚠ other load {load.other_load:.0%}" if load.other_load >= 0.05 else ""
-    return f"; CPU {split}{services}{other}"
+    """Cores per worker, then the database's and Redis's, and what disturbed them."""
+    usage = load.usage
+    text = " + ".join(f"{c:.2f}" for c in usage.worker_cores)
+    text += " (⚠ one worker took nearly all)" if skewed(load) else ""
+    text += "".join(f", {n} {c:.2f}" for n, c in usage.service_cores.items() if c >= 0.01)
+    if usage.other_load >= 0.05:
+        text += f", ⚠ other load {usage.other_load:.0%}"
+    return text
 
 
-def rate_cell(load: Load, digits: int = 0) -> str:
-    return (
-        f"{load.rate:,.{digits}f} req/s, p50 {duration(load.p50_ms)}, "
-        f"p99 {duration(load.p99_ms)}, {load.errors} errors{cpu(load)}"
+def skewed(load: Load) -> bool:
+    """With several workers, did one get nearly all the connections?"""
+    cores = load.usage.worker_cores
+    return len(cores) > 1 and max(cores) > 0.3 and min(cores) < max(cores) / 5
+
+
+def _ratio(mine: Load, theirs: Load, target: float, fmt: str) -> Score:
+    ratio = mine.rate / theirs.rate if theirs.rate else 0.0
+    return Score(
+        ratio,
+        ratio >= target and mine.errors == 0 and theirs.errors == 0,
+        fmt.format(ratio),
+        f"{mine.rate:,.0f} vs {theirs.rate:,.0f} req/s, p99 {ms(mine.p99_ms)} vs "
+        f"{ms(theirs.p99_ms)}, {mine.errors + theirs.errors} errors; "
+        f"CPU {cpu(mine)} vs {cpu(theirs)}",
     )
 
 
-def one_worker_did_it(load: Load) -> bool:
-    """With several workers, did the kernel hand all of wrk's connections to one?"""
-    busiest = max(load.worker_cores, default=0.0)
-    return len(load.worker_cores) > 1 and busiest > 0.3 and min(load.worker_cores) < busiest / 5
+def _login(p: Pass) -> Score:
+    ratio = p.login.rate / p.ceiling
+    return Score(
+        ratio,
+        ratio >= 0.90 and p.login.errors == 0,
+        f"{ratio:.2f}",
+        f"{p.login.rate:.2f} of {p.ceiling:.2f} logins/s (cores / {ms(p.verify_seconds * 1000)}"
+        f" per verify), p99 {ms(p.login.p99_ms)}, {p.login.errors} errors; CPU {cpu(p.login)}",
+    )
 
 
-def per_cpu(load: Load) -> float:
-    """Requests per CPU-second of the workers: what a request costs, however the
-    connections happened to spread over them."""
-    return load.rate / sum(load.worker_cores) if sum(load.worker_cores) else 0.0
+def _write(load: Load, me: Load) -> Score:
+    return Score(
+        load.rate,
+        load.errors == 0,
+        f"{load.rate:,.0f} req/s",
+        f"{load.rate / me.rate if me.rate else 0:.2f} of /auth/me, p99 {ms(load.p99_ms)}, "
+        f"{load.errors} errors; CPU {cpu(load)}",
+    )
 
 
-def render(
-    header: str,
-    ceilings: Sequence[Ceiling],
-    results: Sequence[WorkerResults],
-    notes: Sequence[str],
-) -> str:
+def _health(p: Pass) -> Score:
+    h = p.health
+    p99, p50 = h.raw_p99_ms or 0.0, h.raw_p50_ms or 0.0
+    return Score(
+        p99,
+        p99 <= 10.0 and p50 < 20.0 and h.errors == 0,
+        f"p99 {ms(p99)}",
+        f"p50 {ms(p50)} (wrk-corrected p99 {ms(h.p99_ms)}), {h.rate:,.0f} req/s, {h.errors} "
+        f"errors; logins {p.storm.rate:.2f}/s; CPU {cpu(h)}",
+    )
+
+
+def _rss(p: Pass) -> Score:
+    worst = max(p.rss_mb)
+    return Score(
+        worst,
+        worst <= 120.0,
+        f"{worst:.0f} MB",
+        " + ".join(f"{mb:.0f}" for mb in p.rss_mb) + " MB",
+    )
+
+
+ROWS = [
+    Row(
+        f"GET /auth/me ÷ bare endpoint decoding the same JWT, {ME_CONNECTIONS} connections",
+        "≥ 0.60",
+        (1, 2),
+        lambda p: _ratio(p.me, p.bare, 0.60, "{:.2f}"),
+    ),
+    Row(
+        f"GET /auth/me ÷ fastapi-users 15 GET /users/me, {ME_CONNECTIONS} connections",
+        "≥ 2.0x",
+        (1,),
+        lambda p: _ratio(p.me, p.peer, 2.0, "{:.2f}x") if p.peer else None,
+        peer=True,
+    ),
+    Row(
+        f"POST /auth/login ÷ bcrypt ceiling, {LOGIN_CONNECTIONS} connections",
+        "≥ 0.90, 0 errors",
+        (1, 2),
+        _login,
+    ),
+    Row(
+        f"POST /auth/refresh with rotation, {WRITE_CONNECTIONS} connections",
+        "0 errors",
+        (1, 2),
+        lambda p: _write(p.refresh, p.me),
+    ),
+    Row(
+        f"PATCH /auth/me {{name}}, {WRITE_CONNECTIONS} connections",
+        "0 errors",
+        (1, 2),
+        lambda p: _write(p.patch, p.me),
+    ),
+    Row(
+        f"GET /health on {PROBE_CONNECTIONS} keep-alive connections while "
+        f"{STORM_CONNECTIONS} log in",
+        "p99 ≤ 10 ms (p50 < 20 ms: no delayed-ACK wait)",
+        (1, 2),
+        _health,
+        higher_is_better=False,
+    ),
+    Row("RSS per worker after the pass", "≤ 120 MB", (1, 2), _rss, higher_is_better=False),
+]
+
+
+def _cell(row: Row, run: Run | None, missing: str) -> tuple[str, str]:
+    scores = [row.score(p) for p in run.passes] if run else []
+    measured = [s for s in scores if s is not None]
+    if not measured:
+        return missing, "?" if missing != "—" else ""
+
+    def badness(s: Score) -> tuple[bool, float]:
+        return (not s.met, -s.value if row.higher_is_better else s.value)
+
+    ordered = sorted(measured, key=badness, reverse=True)
+    worst, others = ordered[0], ordered[1:]
+    other = f" ({', '.join(s.headline for s in others)})" if others else ""
+    return f"**{worst.headline}**{other} — {worst.detail}", "yes" if worst.met else "no"
+
+
+def render(header: str, runs: Sequence[Run], peer_problem: str | None, notes: Sequence[str]) -> str:
+    databases = [d for d in DATABASES if any(r.database == d for r in runs)]
+    titles = " | ".join(f"{DATABASES[d]}: worst pass (other) | met" for d in databases)
     lines = [
         header,
         "",
-        "| scenario | workers | pass 1 | pass 2 | ratio (1 / 2) | target | met |",
-        "|---|---|---|---|---|---|---|",
+        f"| scenario | workers | target | {titles} |",
+        "|---|---|---|" + "---|---|" * len(databases),
     ]
-    found: list[str] = []
-
-    def row(scenario: str, workers: str, cells: Sequence[str], *rest: str) -> None:
-        ratio, target, met = (*rest, "", "", "")[:3]
-        lines.append(
-            f"| {scenario} | {workers} | {' | '.join(cells)} | {ratio} | {target} | {met} |"
-        )
-
-    ceiling = statistics.mean(c.rate for c in ceilings)
-    row(
-        "bcrypt ceiling: cores / median verify time (in-process)",
-        "-",
-        [
-            f"{duration(c.verify_seconds * 1000)} per verify → {c.rate:.2f} logins/s"
-            for c in ceilings
-        ],
-    )
-    row(
-        "bcrypt in-process with every core verifying (the app's hashing pool)",
-        "-",
-        [f"{c.parallel_rate:.2f} verifies/s" for c in ceilings],
-        " / ".join(f"{c.parallel_rate / c.rate:.2f}" for c in ceilings),
-        "(do the cores scale?)",
-    )
-    for result in results:
-        w, passes = str(result.workers), result.passes
-        ratios = [p.login.rate / ceiling for p in passes]
-        row(
-            f"POST /auth/login, {LOGIN_CONNECTIONS} connections",
-            w,
-            [rate_cell(p.login, 2) for p in passes],
-            " / ".join(f"{r:.2f}" for r in ratios),
-            f"≥ {LOGIN_TARGET:.2f} of ceiling, 0 errors",
-            " ".join(
-                mark(r >= LOGIN_TARGET and p.login.errors == 0)
-                for r, p in zip(ratios, passes, strict=True)
-            ),
-        )
-        ratios = [p.me.rate / p.bare.rate if p.bare.rate else 0.0 for p in passes]
-        row(
-            f"GET /auth/me, {ME_CONNECTIONS} connections",
-            w,
-            [rate_cell(p.me) for p in passes],
-            " / ".join(f"{r:.2f}" for r in ratios)
-            + " (per CPU-second: "
-            + " / ".join(f"{per_cpu(p.me) / per_cpu(p.bare):.2f}" for p in passes)
-            + ")",
-            f"≥ {ME_TARGET:.2f} of bare",
-            " ".join(
-                "?"
-                if one_worker_did_it(p.me) != one_worker_did_it(p.bare)
-                else mark(r >= ME_TARGET and p.me.errors == 0)
-                for r, p in zip(ratios, passes, strict=True)
-            ),
-        )
-        row(
-            f"POST /auth/refresh with rotation, {REFRESH_CONNECTIONS} connections",
-            w,
-            [rate_cell(p.refresh) for p in passes],
-            " / ".join(f"{p.refresh.rate / p.me.rate:.2f}" for p in passes if p.me.rate),
-            "(of /auth/me; a write per refresh)",
-        )
-        row(
-            f"bare FastAPI endpoint decoding the same JWT, {ME_CONNECTIONS} connections",
-            w,
-            [rate_cell(p.bare) for p in passes],
-            "",
-            "(the reference for /auth/me)",
-        )
-        row(
-            f"GET /health, 1 connection, while {STORM_CONNECTIONS} connections log in",
-            w,
-            [
-                f"p99 {duration(h.raw_p99_ms)} (wrk-corrected {duration(h.p99_ms)}), "
-                f"p50 {duration(h.raw_p50_ms)}, max {duration(h.raw_max_ms)}, "
-                f"{h.rate:,.0f} req/s, {h.errors} errors; logins {p.storm_login.rate:.2f}/s"
-                f"{cpu(h)}"
-                for p in passes
-                for h in [p.storm_health]
-            ],
-            "",
-            f"p99 ≤ {HEALTH_P99_TARGET_MS:.0f} ms",
-            " ".join(
-                mark(
-                    (p.storm_health.raw_p99_ms or 0) <= HEALTH_P99_TARGET_MS
-                    and p.storm_health.errors == 0
+    for row in ROWS:
+        for workers in row.workers:
+            cells = []
+            for database in databases:
+                run = next(
+                    (r for r in runs if r.database == database and r.workers == workers), None
                 )
-                for p in passes
-            ),
-        )
-        row(
-            "GET /health keep-alive, 1 connection",
-            w,
-            [
-                f"{k.rate:,.0f} req/s, p50 {duration(k.raw_p50_ms)}, p99 {duration(k.raw_p99_ms)}"
-                f"{cpu(k)}"
-                for p in passes
-                for k in [p.keepalive]
-            ],
-            "",
-            "no ~44 ms delayed-ACK wait",
-            " ".join(mark((p.keepalive.raw_p50_ms or 0) < DELAYED_ACK_MS) for p in passes),
-        )
-        if result.control:
-            row(
-                "control: bare app on uvicorn's own h11 protocol (no TCP_NODELAY fix), "
-                "1 connection",
-                w,
-                [
-                    f"{c.rate:,.0f} req/s, p50 {duration(c.raw_p50_ms)}, "
-                    f"p99 {duration(c.raw_p99_ms)}"
-                    for c in result.control
-                ],
-                "",
-                "(shows the trap: ~23 req/s)",
-            )
-        cells = []
-        for p in passes:
-            cell = ", ".join(f"{value:.0f} MB" for value in p.rss_mb)
-            if p.supervisor_rss_mb is not None:
-                cell += f" (supervisor {p.supervisor_rss_mb:.0f} MB)"
-            cells.append(cell)
-        row(
-            "RSS per worker after the pass",
-            w,
-            cells,
-            "",
-            f"≤ {RSS_TARGET_MB:.0f} MB",
-            " ".join(mark(max(p.rss_mb) <= RSS_TARGET_MB) for p in passes),
-        )
-        for number, p in enumerate(passes, 1):
-            lopsided = [
-                name
-                for name, load in (
-                    ("/auth/me", p.me),
-                    ("bare", p.bare),
-                    ("refresh", p.refresh),
-                    ("login", p.login),
-                )
-                if one_worker_did_it(load)
-            ]
-            if lopsided:
-                found.append(
-                    f"⚠ WORKERS={w}, pass {number}: one worker did nearly all the work in "
-                    f"{', '.join(lopsided)} (see CPU): the workers share one listening "
-                    "socket, and the first to wake accepted nearly all of wrk's connections."
-                )
-            if one_worker_did_it(p.me) != one_worker_did_it(p.bare):
-                found.append(
-                    f"⚠ WORKERS={w}, pass {number}: /auth/me and the bare app spread their "
-                    "connections differently over the workers, so their throughput ratio is "
-                    "not a comparison (met: ?); the per-CPU-second ratio still is."
-                )
-        if result.log_problems:
-            found.append(
-                f"⚠ WORKERS={w}: {len(result.log_problems)} error lines in the server log, "
-                f"e.g. `{result.log_problems[0][:200]}`"
-            )
+                missing = "—"
+                if row.peer and database == "sqlite" and peer_problem:
+                    missing = f"not measured: {peer_problem}"
+                cells += _cell(row, run, missing)
+            lines.append(f"| {row.scenario} | {workers} | {row.target} | {' | '.join(cells)} |")
+    found = [
+        f"⚠ {DATABASES[r.database]}, WORKERS={r.workers}: {len(r.log_problems)} error lines "
+        f"in the server log, e.g. `{r.log_problems[0][:200]}`"
+        for r in runs
+        if r.log_problems
+    ]
     return "\n".join([*lines, "", *found, *notes]) + "\n"
 
 
 LEGEND = (
-    "Ratios: logins / the bcrypt ceiling (mean of its two measurements); /auth/me / the "
-    "bare app in the same pass. Targets apply to 2 workers on 2 cores. CPU: cores used by "
-    "each uvicorn worker, and by PostgreSQL (the bench database's backends, and every backend "
-    "that ended meanwhile) and Redis, during the measurement; new connections from "
-    "pg_stat_database.sessions. Percentiles of the 32-connection rows are wrk's, which adds "
-    "synthetic samples for coordinated omission; /health p50/p99/max time each request "
-    "(probe.lua), with wrk's corrected p99 beside it: on one connection a few stalls move "
-    "that one a lot. Other load: CPU used meanwhile by processes the bench did not start."
+    "Each row is measured in two passes; a cell shows the worse (the other in brackets) "
+    "and `met` judges it. Ratios are taken within a pass: /auth/me against the bare "
+    "endpoint (bench/bare_app.py, served by the same code with the same workers) and "
+    "fastapi-users, logins against the bcrypt ceiling (cores / median verify time, "
+    "measured in the pass). CPU: cores used by each worker, then by PostgreSQL's backends "
+    "and Redis; other load is CPU used meanwhile by processes the bench did not start. "
+    "Percentiles are wrk's (corrected for coordinated omission), except /health's p50 "
+    "and p99, which time each request (probe.lua)."
 )
