@@ -84,6 +84,17 @@ def log(message: str) -> None:
 # --- setting up ----------------------------------------------------------------------
 
 
+def migrate(env: dict[str, str], workdir: Path) -> None:
+    """`python -m authapi migrate`, as `make run` does (bench/flood.py uses it too)."""
+    subprocess.run(
+        [sys.executable, "-m", "authapi", "migrate"],
+        cwd=workdir,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def app_env(database_url: str, storage_uri: str, secret: str, workers: int) -> dict[str, str]:
     from authapi.config import Settings
 
@@ -433,13 +444,7 @@ def run(options: Options) -> str:
                 storage = REDIS_URI if database == "postgres" else "memory://"
                 log(f"{DATABASES[database]}: migrating and seeding {options.users:,} users")
                 env = app_env(url, storage, secret, 1)
-                subprocess.run(
-                    [sys.executable, "-m", "authapi", "migrate"],
-                    cwd=workdir,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                )
+                migrate(env, workdir)
                 seeded = seed_users(url, options.users, password_hash)
                 notes.append(
                     f"{DATABASES[database]}: seeded {options.users:,} users in {seeded:.1f} s."
