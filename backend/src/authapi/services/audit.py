@@ -8,17 +8,19 @@ email and minute. What a real user did is always a row of its own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from authapi import metrics
+from authapi import errors, metrics
 from authapi.models import AuthEvent, AuthEventType
 from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.models.user import EMAIL_MAX_LENGTH
@@ -152,3 +154,44 @@ def record_failure(
             session.commit()
     except SQLAlchemyError:
         logger.warning("could not record %s audit event", event_type.value, exc_info=True)
+
+
+# -- reading the trail ----------------------------------------------------------
+
+
+def events_page(
+    session: Session, user_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[AuthEvent], str | None]:
+    """A page of the user's trail, newest first, and the cursor of the next page."""
+    before = _decode_cursor(cursor) if cursor else None
+    rows = auth_events.list_for_user(session, user_id, limit + 1, before)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    return page, next_cursor
+
+
+def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{event_id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, _, event_id = raw.partition("|")
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            raise ValueError("naive cursor time")
+        # In UTC now, as the column compares it: 0001-01-01T00:00+05:00 has no UTC.
+        return when.astimezone(UTC), uuid.UUID(hex=event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise errors.ValidationFailed(
+            "The cursor is not valid.",
+            errors=[
+                {
+                    "field": "cursor",
+                    "message": "Use a next_cursor value as given.",
+                    "code": "invalid_cursor",
+                }
+            ],
+        ) from None

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from authapi import errors
-from authapi.models import AuthEvent, AuthEventType, AuthSession, MailKind, RefreshToken, User
+from authapi.models import AuthEventType, AuthSession, MailKind, RefreshToken, User
 from authapi.models.base import utcnow
-from authapi.repositories import auth_events, refresh_tokens, sessions, users
+from authapi.repositories import refresh_tokens, sessions, users
 from authapi.repositories.sessions import UserSnapshot
 from authapi.security import (
     PasswordHasher,
@@ -392,39 +390,3 @@ class AuthService:
     ) -> list[tuple[AuthSession, bool]]:
         rows = sessions.list_active(session, principal.user.id, self._clock())
         return [(row, row.id == principal.session_id) for row in rows]
-
-    def auth_events_page(
-        self, session: Session, user_id: uuid.UUID, limit: int, cursor: str | None
-    ) -> tuple[list[AuthEvent], str | None]:
-        before = _decode_cursor(cursor) if cursor else None
-        rows = auth_events.list_for_user(session, user_id, limit + 1, before)
-        page, more = rows[:limit], len(rows) > limit
-        next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-        return page, next_cursor
-
-
-def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{event_id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, _, event_id = raw.partition("|")
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive cursor time")
-        # In UTC now, as the column compares it: 0001-01-01T00:00+05:00 has no UTC.
-        return when.astimezone(UTC), uuid.UUID(hex=event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise errors.ValidationFailed(
-            "The cursor is not valid.",
-            errors=[
-                {
-                    "field": "cursor",
-                    "message": "Use a next_cursor value as given.",
-                    "code": "invalid_cursor",
-                }
-            ],
-        ) from None
