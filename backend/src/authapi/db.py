@@ -77,13 +77,15 @@ def create_read_engine(settings: Settings, pool_size: int) -> Engine:
 
 def read_with_retry(engine: Engine, read: Callable[[Connection], T]) -> T:
     """Run `read` on a connection of `engine`, once more on a fresh connection if the
-    database had dropped the first (a restart): the pool then holds only stale ones."""
+    database had dropped the first (a restart): the pool then holds only stale ones,
+    so they all go."""
     try:
         with engine.connect() as connection:
             return read(connection)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
+    engine.dispose()
     with engine.connect() as connection:
         return read(connection)
 

@@ -93,6 +93,7 @@ class AuthService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._owner_query = sessions.SessionOwnerQuery(engine.dialect)
         self._policy = sessions_policy or SessionPolicy()
         # Successor refresh tokens are derived with a key of their own from the secret.
         self._refresh_key = hashlib.sha256(b"authapi refresh " + tokens.secret.encode()).digest()
@@ -340,7 +341,10 @@ class AuthService:
             self._reject_token(client, None, "invalid")
             raise errors.TokenInvalid from None
 
-        found = sessions.get_session_owner(session, claims.session_id)
+        if isinstance(session, Connection):  # the read pool of every protected request
+            found = self._owner_query.run(session, claims.session_id)
+        else:
+            found = sessions.get_session_owner(session, claims.session_id)
         if found is None or found.user.id != claims.user_id:
             self._reject_token(client, claims.user_id if found else None, "unknown_session")
             raise errors.TokenInvalid
