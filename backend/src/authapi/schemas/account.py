@@ -8,7 +8,13 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from authapi.schemas.auth import PASSWORD_INPUT_MAX
-from authapi.schemas.common import NO_CONTROL_PATTERN, Email, Name, no_control_characters
+from authapi.schemas.common import (
+    NO_CONTROL_PATTERN,
+    Email,
+    Name,
+    StrictBody,
+    no_control_characters,
+)
 
 Password = Annotated[
     str,
@@ -31,11 +37,7 @@ LinkToken = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ProfileUpdate(_Strict):
+class ProfileUpdate(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"name": "Ada"}})
 
     name: Name | None = Field(
@@ -48,12 +50,12 @@ class ProfileUpdate(_Strict):
         return (value.strip() or None) if value is not None else None
 
 
-class PasswordChangeRequest(_Strict):
+class PasswordChangeRequest(StrictBody):
     current_password: Password
     new_password: Password
 
 
-class PasswordForgotRequest(_Strict):
+class PasswordForgotRequest(StrictBody):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"example": {"email": "ada@example.com"}}
     )
@@ -61,21 +63,21 @@ class PasswordForgotRequest(_Strict):
     email: Email
 
 
-class PasswordResetRequest(_Strict):
+class PasswordResetRequest(StrictBody):
     token: LinkToken
     new_password: Password
 
 
-class EmailVerifyRequest(_Strict):
+class EmailVerifyRequest(StrictBody):
     token: LinkToken
 
 
-class EmailChangeRequest(_Strict):
+class EmailChangeRequest(StrictBody):
     new_email: Email
     password: Password
 
 
-class AccountDeleteRequest(_Strict):
+class AccountDeleteRequest(StrictBody):
     password: Password
 
 

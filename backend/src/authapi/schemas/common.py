@@ -64,6 +64,13 @@ Name = Annotated[
 ]
 
 
+class StrictBody(BaseModel):
+    """A request body that refuses unknown fields (422), so a misspelt field is an
+    error the client sees, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class FieldError(BaseModel):
     field: str
     message: str

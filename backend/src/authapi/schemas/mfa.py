@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from authapi.schemas.account import Password
+from authapi.schemas.common import StrictBody
 
 # A TOTP code (6 digits) or a recovery code (16 base32 characters, dashes optional).
 # Anything else cannot be right, and is refused before it costs a throttle attempt.
@@ -40,26 +41,22 @@ MfaToken = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TotpSetupRequest(_Strict):
+class TotpSetupRequest(StrictBody):
     password: Password
 
 
-class TotpConfirmRequest(_Strict):
+class TotpConfirmRequest(StrictBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"code": "492039"}})
 
     code: TotpCode
 
 
-class MfaVerifyRequest(_Strict):
+class MfaVerifyRequest(StrictBody):
     mfa_token: MfaToken
     code: Code
 
 
-class MfaConfirmedRequest(_Strict):
+class MfaConfirmedRequest(StrictBody):
     """The password and a code: what turning the factor off or new codes need."""
 
     password: Password
