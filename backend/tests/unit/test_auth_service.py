@@ -171,7 +171,7 @@ def test_signup_then_login_issue_distinct_live_sessions(
 
     for issued, session_id in ((signed_up, first), (logged_in, second)):
         with request(engine) as session:
-            principal = service.authenticate(session, issued.access_token, CLIENT)
+            principal = service.authenticate(session.connection(), issued.access_token, CLIENT)
         assert principal.user.id == signed_up.user.id
         assert principal.session_id == session_id
 
@@ -270,7 +270,7 @@ def test_disable_user_revokes_every_session(
     assert all(row.revoked_at is not None for row in session_rows(engine, first.user.id))
     for token in (first.access_token, second.access_token, second.access_token + "="):
         with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session, token, CLIENT)
+            service.authenticate(session.connection(), token, CLIENT)
 
 
 def test_disabled_user_login_is_invalid_credentials_and_audited_as_disabled(
@@ -308,14 +308,17 @@ def test_logout_revokes_the_token_even_when_re_encoded(
     dropped = login(service, engine, email)
 
     with request(engine) as session:
-        principal = service.authenticate(session, dropped.access_token, CLIENT)
+        principal = service.authenticate(session.connection(), dropped.access_token, CLIENT)
         service.logout(session, principal, CLIENT)
 
     for token in (dropped.access_token, dropped.access_token + "="):
         with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session, token, CLIENT)
+            service.authenticate(session.connection(), token, CLIENT)
     with request(engine) as session:
-        assert service.authenticate(session, kept.access_token, CLIENT).user.id == kept.user.id
+        assert (
+            service.authenticate(session.connection(), kept.access_token, CLIENT).user.id
+            == kept.user.id
+        )
 
 
 # --- per-account throttle --------------------------------------------------------------

@@ -118,15 +118,6 @@ class SessionOwnerQuery:
         return SessionOwner(values[0], values[1], values[2], UserSnapshot(*values[3:]))
 
 
-def get_session_owner(session: Session | Connection, session_id: uuid.UUID) -> SessionOwner | None:
-    """One primary-key lookup joined to its user, read as a plain row (the ORM's
-    identity map and instances would cost more than the query)."""
-    row = session.execute(_SESSION_OWNER, {"session_id": session_id}).first()
-    if row is None:
-        return None
-    return SessionOwner(row[0], row[1], row[2], UserSnapshot(*row[3:]))
-
-
 def list_active(session: Session, user_id: uuid.UUID, now: datetime) -> list[AuthSession]:
     return list(
         session.exec(

@@ -146,14 +146,7 @@ class AuthService:
         are refused (403 mfa_required), after the password proved right."""
         user = self._check_password(session, email, password, client)
         if user.mfa_enabled:
-            audit.record_failure(
-                self._engine,
-                AuthEventType.LOGIN_FAILURE,
-                client,
-                user_id=user.id,
-                email=email,
-                reason="mfa_required",
-            )
+            self._audit_login_failure(client, email, user.id, "mfa_required")
             raise errors.MfaRequired
         self._rehash_if_needed(session, user, password)
         return self._logged_in(session, user, client)
@@ -186,14 +179,7 @@ class AuthService:
             raise self._login_failed(client, email, user.id, "disabled")
         # Only after the password proved right: the 403 tells nothing to a guesser.
         if self._require_verified_email and user.email_verified_at is None:
-            audit.record_failure(
-                self._engine,
-                AuthEventType.LOGIN_FAILURE,
-                client,
-                user_id=user.id,
-                email=email,
-                reason="email_not_verified",
-            )
+            self._audit_login_failure(client, email, user.id, "email_not_verified")
             raise errors.EmailNotVerified
         return user
 
@@ -222,6 +208,14 @@ class AuthService:
     ) -> errors.InvalidCredentials:
         """Count the failure, audit it, and return the one answer all failures get."""
         self._throttle.record_failure(email)
+        self._audit_login_failure(client, email, user_id, reason)
+        return errors.InvalidCredentials()
+
+    def _audit_login_failure(
+        self, client: ClientInfo, email: str, user_id: uuid.UUID | None, reason: str
+    ) -> None:
+        """A refused login's row, in a transaction of its own (the request's is rolled
+        back). Refusals after a right password are audited but not throttled."""
         audit.record_failure(
             self._engine,
             AuthEventType.LOGIN_FAILURE,
@@ -230,7 +224,6 @@ class AuthService:
             email=email,
             reason=reason,
         )
-        return errors.InvalidCredentials()
 
     def _issue(self, session: Session, user: User, client: ClientInfo) -> IssuedToken:
         """A new session with its first access and refresh tokens."""
@@ -323,7 +316,7 @@ class AuthService:
     # -- protected requests -----------------------------------------------------
 
     def authenticate(
-        self, session: Session | Connection, token: str | None, client: ClientInfo
+        self, connection: Connection, token: str | None, client: ClientInfo
     ) -> Principal:
         """Trust a token only if it verifies and its session row is live.
 
@@ -341,10 +334,7 @@ class AuthService:
             self._reject_token(client, None, "invalid")
             raise errors.TokenInvalid from None
 
-        if isinstance(session, Connection):  # the read pool of every protected request
-            found = self._owner_query.run(session, claims.session_id)
-        else:
-            found = sessions.get_session_owner(session, claims.session_id)
+        found = self._owner_query.run(connection, claims.session_id)
         if found is None or found.user.id != claims.user_id:
             self._reject_token(client, claims.user_id if found else None, "unknown_session")
             raise errors.TokenInvalid
