@@ -22,28 +22,12 @@ _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
 def create_db_engine(settings: Settings) -> Engine:
-    """`hide_parameters`: a database error's message would otherwise carry the
-    statement's values (a new password hash, an email) into the log."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        engine = create_engine(
-            url,
-            hide_parameters=True,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
-        )
+    """The general pool. A restarted PostgreSQL costs one failed request, not many:
+    connections are pinged when taken."""
+    engine = _create_engine(settings, settings.db_pool_size, ping=True)
+    if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
-        return engine
-    return create_engine(
-        url,
-        hide_parameters=True,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,  # a restarted database costs one failed request, not many
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {},
-    )
+    return engine
 
 
 def create_read_engine(settings: Settings, pool_size: int) -> Engine:
@@ -55,24 +39,38 @@ def create_read_engine(settings: Settings, pool_size: int) -> Engine:
     (175 us against 40 us per check on SQLite). A connection the database dropped
     is retried once instead of pinged every time (see `read_with_retry`).
     """
-    url = make_url(settings.database_url)
-    options: dict[str, Any] = {
-        "hide_parameters": True,
-        "isolation_level": "AUTOCOMMIT",
-        "pool_reset_on_return": None,
-        "pool_size": pool_size,
-        "max_overflow": pool_size,
-    }
-    if url.get_backend_name() == "sqlite":
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            **options,
-        )
+    engine = _create_engine(
+        settings, pool_size, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
+    )
+    if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    connect_args = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
-    return create_engine(url, pool_timeout=10, connect_args=connect_args, **options)
+    return engine
+
+
+def _create_engine(
+    settings: Settings, pool_size: int, *, ping: bool = False, **options: Any
+) -> Engine:
+    """`hide_parameters`: a database error's message would otherwise carry the
+    statement's values (a new password hash, an email) into the log. `ping` checks a
+    server connection before use; a SQLite file does not restart."""
+    url = make_url(settings.database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        }
+    else:
+        connect_args = {"connect_timeout": 5} if backend == "postgresql" else {}
+        options.update(pool_pre_ping=ping, pool_timeout=10)
+    return create_engine(
+        url,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args=connect_args,
+        **options,
+    )
 
 
 def read_with_retry(engine: Engine, read: Callable[[Connection], T]) -> T:
