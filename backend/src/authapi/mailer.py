@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 15
 # A claim outlives any SMTP conversation, so a live sender never loses its claim.
 CLAIM_SECONDS = 120
+WAKE_DELAY_SECONDS = 0.05
 BATCH_SIZE = 20
 # How often an idle sender looks for mail queued by other processes, or due again.
 POLL_SECONDS = 1.0
@@ -153,8 +154,12 @@ class OutboxSender:
                 if database_down:
                     logger.info("mail sender: database reachable again")
                 database_down = False
-            if not claimed:
-                self._doorbell.wait(POLL_SECONDS)
+            if not claimed and self._doorbell.wait(POLL_SECONDS) and not self._stopping.is_set():
+                # Rung by a commit whose response is still on its way out: start a moment
+                # later, so that sending (composing, minting the link, SMTP) does not slow
+                # that response. A forgot request that queued a real mail then answers as
+                # fast as one whose message will be dropped.
+                self._stopping.wait(WAKE_DELAY_SECONDS)
 
     def deliver_due(self) -> int:
         """Claim the due messages and deliver them; returns how many were claimed."""
