@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
@@ -27,23 +32,6 @@ def create_db_engine(settings: Settings) -> Engine:
     engine = _create_engine(settings, settings.db_pool_size, ping=True)
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
-    return engine
-
-
-def create_read_engine(settings: Settings, pool_size: int) -> Engine:
-    """A small pool of autocommit connections for the token check of every protected
-    request.
-
-    Its connections need no BEGIN, no rollback when returned and no ping when taken:
-    that per-checkout work of the general pool cost more than the query itself
-    (175 us against 40 us per check on SQLite). A connection the database dropped
-    is retried once instead of pinged every time (see `read_with_retry`).
-    """
-    engine = _create_engine(
-        settings, pool_size, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
-    )
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
@@ -73,19 +61,70 @@ def _create_engine(
     )
 
 
-def read_with_retry(engine: Engine, read: Callable[[Connection], T]) -> T:
-    """Run `read` on a connection of `engine`, once more on a fresh connection if the
-    database had dropped the first (a restart): the pool then holds only stale ones,
-    so they all go."""
-    try:
-        with engine.connect() as connection:
-            return read(connection)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    engine.dispose()
-    with engine.connect() as connection:
-        return read(connection)
+class ReadPool:
+    """The reads that come before a request's own work (the token check of every
+    protected request, the health probe), on a few threads of their own.
+
+    Each thread keeps one autocommit connection for its whole life: no BEGIN, no
+    rollback and no pool checkout or return per read, and no ping either; a
+    connection the database dropped (a restart) is replaced and the read retried
+    once. The hop is the event loop's own `run_in_executor`, cheaper than anyio's
+    (no limiter, cancel scope or run-var lookups): together 415 -> 345 us of CPU per
+    /auth/me on PostgreSQL, measured in-process.
+    """
+
+    def __init__(self, settings: Settings, threads: int) -> None:
+        self.engine = _create_engine(
+            settings, threads, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
+        )
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="read-pool")
+        self._held = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+
+    async def run(self, read: Callable[[Connection], T]) -> T:
+        """`read(connection)` on one of the pool's threads."""
+        return await self.call(functools.partial(self.read, read))
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """`work()` on one of the pool's threads, in the caller's context (the
+        request id in log lines)."""
+        call = functools.partial(contextvars.copy_context().run, work)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    def read(self, read: Callable[[Connection], T]) -> T:
+        """`read(connection)` on this thread's connection: on the pool's threads only."""
+        try:
+            return read(self._connection())
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return read(self._connection())
+
+    def _connection(self) -> Connection:
+        held: Connection | None = getattr(self._held, "connection", None)
+        if held is not None and not held.invalidated:
+            return held
+        self._held.connection = None
+        if held is not None:
+            with self._lock:
+                self._connections.remove(held)
+            held.close()
+        connection = self.engine.connect()
+        with self._lock:
+            self._connections.append(connection)
+        self._held.connection = connection
+        return connection
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self.engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

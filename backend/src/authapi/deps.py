@@ -6,13 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from authapi import errors
-from authapi.db import read_with_retry, request_session
+from authapi.db import ReadPool, request_session
 from authapi.rate_limit import client_ip
 from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
@@ -97,21 +96,16 @@ async def get_principal(
     request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
 ) -> Principal:
     """Checking the token is a read that comes before the request's own work: it
-    runs on a connection of the read pool (db.create_read_engine), so that a
-    read-only endpoint such as /auth/me needs no request transaction (and no second
-    thread hop to end one), on the few threads main.py allows for it. The service
-    and the client come from the request, not as dependencies of their own: every
-    protected request resolves this one, and each dependency costs FastAPI time."""
-    state = request.app.state
-    auth: AuthService = state.auth_service
-    client = client_info(request)
-
-    def check() -> Principal:
-        return read_with_retry(
-            state.read_engine, lambda connection: auth.authenticate(connection, token, client)
-        )
-
-    return await anyio.to_thread.run_sync(check, limiter=state.auth_check_threads)
+    runs on the read pool (db.ReadPool), so that a read-only endpoint such as
+    /auth/me needs no request transaction (and no second thread hop to end one).
+    The service comes from the request, not as a dependency of its own: every
+    protected request resolves this one, and each dependency costs FastAPI time.
+    So does describing the client, which only a rejected token needs."""
+    auth: AuthService = request.app.state.auth_service
+    reads: ReadPool = request.app.state.reads
+    return await reads.run(
+        lambda connection: auth.authenticate(connection, token, lambda: client_info(request))
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

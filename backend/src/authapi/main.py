@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from authapi import __version__
 from authapi.config import Settings, get_settings
-from authapi.db import create_db_engine, create_read_engine
+from authapi.db import ReadPool, create_db_engine
 from authapi.handlers import install_error_handlers
 from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
@@ -51,16 +51,16 @@ logger = logging.getLogger(__name__)
 # password hasher works. 40 threads (the default) would let 40 concurrent logins
 # starve /health and /auth/me; parked threads cost little, so allow more.
 REQUEST_THREADS = 128
-# Token checks (every protected request) run on at most this many threads. Measured
-# with 16 concurrent clients on 2 cores: 2 threads served ~1,200 /auth/me per second,
-# 40 threads ~700; more threads only take turns at the GIL.
+# Token checks (every protected request) run on this many threads (db.ReadPool).
+# Measured with 16 concurrent clients on 2 cores: 2 threads served ~1,200 /auth/me per
+# second, 40 threads ~700; more threads only take turns at the GIL.
 AUTH_CHECK_THREADS = 2
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
-    read_engine = create_read_engine(settings, pool_size=AUTH_CHECK_THREADS)
+    reads = ReadPool(settings, threads=AUTH_CHECK_THREADS)
     limiter = create_limiter(settings)
     register_limits(
         limiter,
@@ -124,7 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await anyio.to_thread.run_sync(prune_job.stop)
         await anyio.to_thread.run_sync(sender.stop)
-        read_engine.dispose()
+        reads.close()
+        hasher.close()
         engine.dispose()
 
     app = FastAPI(
@@ -137,9 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.read_engine = read_engine
+    app.state.reads = reads
     app.state.limiter = limiter
-    app.state.auth_check_threads = anyio.CapacityLimiter(AUTH_CHECK_THREADS)
     key_set = keys_from_settings(settings)
     app.state.key_set = key_set
     mfa_service = MfaService(

@@ -171,7 +171,9 @@ def test_signup_then_login_issue_distinct_live_sessions(
 
     for issued, session_id in ((signed_up, first), (logged_in, second)):
         with request(engine) as session:
-            principal = service.authenticate(session.connection(), issued.access_token, CLIENT)
+            principal = service.authenticate(
+                session.connection(), issued.access_token, lambda: CLIENT
+            )
         assert principal.user.id == signed_up.user.id
         assert principal.session_id == session_id
 
@@ -270,7 +272,7 @@ def test_disable_user_revokes_every_session(
     assert all(row.revoked_at is not None for row in session_rows(engine, first.user.id))
     for token in (first.access_token, second.access_token, second.access_token + "="):
         with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session.connection(), token, CLIENT)
+            service.authenticate(session.connection(), token, lambda: CLIENT)
 
 
 def test_disabled_user_login_is_invalid_credentials_and_audited_as_disabled(
@@ -308,15 +310,15 @@ def test_logout_revokes_the_token_even_when_re_encoded(
     dropped = login(service, engine, email)
 
     with request(engine) as session:
-        principal = service.authenticate(session.connection(), dropped.access_token, CLIENT)
+        principal = service.authenticate(session.connection(), dropped.access_token, lambda: CLIENT)
         service.logout(session, principal, CLIENT)
 
     for token in (dropped.access_token, dropped.access_token + "="):
         with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session.connection(), token, CLIENT)
+            service.authenticate(session.connection(), token, lambda: CLIENT)
     with request(engine) as session:
         assert (
-            service.authenticate(session.connection(), kept.access_token, CLIENT).user.id
+            service.authenticate(session.connection(), kept.access_token, lambda: CLIENT).user.id
             == kept.user.id
         )
 

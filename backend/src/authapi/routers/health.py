@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from authapi.db import ReadPool
 from authapi.errors import PROBLEM_JSON, ServiceUnavailable, problem_body, with_retry_after
 from authapi.routers.responses import problems
 from authapi.schemas.health import HealthOut
@@ -12,15 +13,16 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut, responses=problems())
-def get_health(request: Request) -> Response:
+async def get_health(request: Request) -> Response:
     """200 while the service can answer requests; 503 naming the part that is down.
 
     An unreachable rate-limit storage is `degraded`, not down: limits fail open to
     per-process memory, and pulling every instance out of a load balancer because
     Redis blinked would turn a degradation into an outage.
     """
-    database = health.database_ok(request.app.state.engine)
-    storage = health.storage_ok(request.app.state.limiter._storage.check)
+    reads: ReadPool = request.app.state.reads
+    check = request.app.state.limiter._storage.check
+    database, storage = await reads.call(lambda: health.readiness(reads, check))
     parts = {
         "database": "ok" if database else "unavailable",
         "rate_limit_storage": "ok" if storage else "unavailable",

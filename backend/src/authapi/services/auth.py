@@ -316,9 +316,10 @@ class AuthService:
     # -- protected requests -----------------------------------------------------
 
     def authenticate(
-        self, connection: Connection, token: str | None, client: ClientInfo
+        self, connection: Connection, token: str | None, client: Callable[[], ClientInfo]
     ) -> Principal:
-        """Trust a token only if it verifies and its session row is live.
+        """Trust a token only if it verifies and its session row is live. `client`
+        describes the caller for the audit row of a rejection, and only then.
 
         Revocation is keyed on the session id inside the signed token, never on the
         token string, so a re-encoded token (e.g. with "=" appended) is revoked too.
@@ -328,25 +329,25 @@ class AuthService:
         try:
             claims = decode_access_token(self._tokens, token)
         except TokenExpiredError:
-            self._reject_token(client, None, "expired")
+            self._reject_token(client(), None, "expired")
             raise errors.TokenExpired from None
         except TokenError:
-            self._reject_token(client, None, "invalid")
+            self._reject_token(client(), None, "invalid")
             raise errors.TokenInvalid from None
 
         found = self._owner_query.run(connection, claims.session_id)
         if found is None or found.user.id != claims.user_id:
-            self._reject_token(client, claims.user_id if found else None, "unknown_session")
+            self._reject_token(client(), claims.user_id if found else None, "unknown_session")
             raise errors.TokenInvalid
         auth_session, user = found, found.user
         if auth_session.revoked_at is not None:
-            self._reject_token(client, user.id, "revoked")
+            self._reject_token(client(), user.id, "revoked")
             raise errors.TokenRevoked
         if not user.is_active:
-            self._reject_token(client, user.id, "disabled")
+            self._reject_token(client(), user.id, "disabled")
             raise errors.TokenRevoked
         if auth_session.expires_at <= self._clock():
-            self._reject_token(client, user.id, "expired")
+            self._reject_token(client(), user.id, "expired")
             raise errors.TokenExpired
         return Principal(user=user, session_id=auth_session.session_id)
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Engine, text
+from authapi.db import ReadPool
 
 logger = logging.getLogger(__name__)
 
 
-def database_ok(engine: Engine) -> bool:
+def readiness(reads: ReadPool, storage_check: Callable[[], bool]) -> tuple[bool, bool]:
+    """Whether the database and the limiter storage answer: run on one of the read
+    pool's threads, so a probe takes one round trip to each and one thread hop."""
+    return database_ok(reads), storage_ok(storage_check)
+
+
+def database_ok(reads: ReadPool) -> bool:
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        reads.read(lambda connection: connection.exec_driver_sql("SELECT 1"))
     except Exception:
         logger.warning("health: database unreachable", exc_info=True)
         return False
