@@ -194,6 +194,11 @@ def request(
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def get_text(url: str) -> str:
+    with _DIRECT.open(url, timeout=30) as response:
+        return str(response.read().decode())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
