@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = limiter
     key_set = keys_from_settings(settings)
     app.state.key_set = key_set
+    app.state.hasher = hasher
     mfa_service = MfaService(
         engine=engine,
         hasher=hasher,

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from authapi import errors
+from authapi.db import end_reads
 from authapi.models import AuthEventType, AuthSession, MailKind, RefreshToken, User
 from authapi.models.base import utcnow
 from authapi.repositories import refresh_tokens, sessions, users
@@ -117,6 +118,7 @@ class AuthService:
             raise errors.WeakPassword(errors=problems)
         if users.get_by_email(session, email) is not None:
             raise errors.EmailTaken
+        end_reads(session)
         user = User(email=email, name=name, password_hash=self._hasher.hash(password))
         try:
             users.add(session, user)
@@ -168,6 +170,7 @@ class AuthService:
             raise errors.with_retry_after(errors.TooManyAttempts(), wait)
 
         user = users.get_by_email(session, email)
+        end_reads(session)
         # Every path verifies one bcrypt hash, so response time does not tell an
         # unknown email from a wrong password or a disabled account.
         if user is None:
