@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,32 @@ def signup(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class HeldHasher:
+    """The app's password hasher with every thread busy (waiting on a gate) until
+    the block ends: each hash a request asks for queues behind them, at a point
+    the test chooses, with no sleep and no timing."""
+
+    def __init__(self, app: Any) -> None:
+        self._hasher = app.state.hasher
+        self._gate = threading.Event()
+
+    def __enter__(self) -> HeldHasher:
+        pool = self._hasher._pool
+        self._busy = [pool.submit(self._gate.wait) for _ in range(pool._max_workers)]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._gate.set()
+        for busy in self._busy:
+            busy.result(timeout=30)
+
+    def wait_for_queue(self, length: int, seconds: float = 15) -> None:
+        """Until `length` hashes wait; a request that never gets there fails this."""
+        deadline = time.monotonic() + seconds
+        while (queued := self._hasher._pool._work_queue.qsize()) < length:
+            assert time.monotonic() < deadline, (
+                f"only {queued} of {length} requests reached the hasher"
+            )
+            time.sleep(0.01)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,7 +15,14 @@ from sqlalchemy.engine import make_url
 
 from faults.tcp_proxy import TcpProxy
 from servers import free_port
-from support import STRONG_PASSWORD, signup, truncate_all_sql, unique_email
+from support import (
+    STRONG_PASSWORD,
+    HeldHasher,
+    bearer,
+    signup,
+    truncate_all_sql,
+    unique_email,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,44 +94,64 @@ def test_database_outage_then_recovery_without_restart(
     signup(client)
 
 
+def kill_connections(postgres_url: str) -> int:
+    """pg_terminate_backend on every connection to the test's database but ours."""
+    admin = create_engine(postgres_url)
+    try:
+        with admin.begin() as connection:
+            killed: int = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": make_url(postgres_url).database},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    return killed
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_connection_killed_mid_request_gives_503_then_service_resumes(
     make_client: Callable[..., TestClient], postgres_url: str
 ) -> None:
-    """pg_terminate_backend while a login is inside bcrypt, between its read and its
-    writes: that request gets a clean 503 and the next one succeeds."""
-    client = make_client(bcrypt_rounds=13, rate_limit_auth="1000/minute")
+    """pg_terminate_backend while a password change is inside bcrypt, between its
+    read and its writes, its transaction open: that request gets a clean 503 and
+    the next one succeeds."""
+    client = make_client(rate_limit_auth="1000/minute")
     email = unique_email()
-    signup(client, email)
-    database = make_url(postgres_url).database
-    admin = create_engine(postgres_url)
-
-    result: dict[str, Any] = {}
-
-    def login() -> None:
-        result["response"] = client.post(
-            "/auth/login", json={"email": email, "password": STRONG_PASSWORD}
+    token = signup(client, email)["access_token"]
+    change = {"current_password": STRONG_PASSWORD, "new_password": "Other7Horse!x"}
+    with ThreadPoolExecutor(1) as thread, HeldHasher(client.app) as hasher:
+        changing = thread.submit(
+            client.post, "/auth/password/change", json=change, headers=bearer(token)
         )
+        hasher.wait_for_queue(1)
+        assert kill_connections(postgres_url) >= 1
+    assert_unavailable(changing.result(timeout=30))
 
-    worker = threading.Thread(target=login)
-    worker.start()
-    time.sleep(0.15)  # bcrypt at cost 13 takes far longer than this
-    with admin.begin() as connection:
-        killed = connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = :db AND pid <> pg_backend_pid()"
-            ),
-            {"db": database},
-        ).scalar_one()
-    worker.join(timeout=30)
-    admin.dispose()
-
-    assert killed >= 1
-    assert_unavailable(result["response"])
     after = client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
     assert after.status_code == 200, after.text
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_login_outlives_connections_killed_while_it_hashes(
+    make_client: Callable[..., TestClient], postgres_url: str
+) -> None:
+    """A login ends its read before it hashes, so a database restart while it waits
+    for the hasher costs it nothing: its writes take a fresh connection."""
+    client = make_client(rate_limit_auth="1000/minute")
+    email = unique_email()
+    signup(client, email)
+    credentials = {"email": email, "password": STRONG_PASSWORD}
+    with ThreadPoolExecutor(1) as thread, HeldHasher(client.app) as hasher:
+        login = thread.submit(client.post, "/auth/login", json=credentials)
+        hasher.wait_for_queue(1)
+        assert kill_connections(postgres_url) >= 1
+    answer = login.result(timeout=30)
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.mark.postgres
@@ -140,18 +166,7 @@ def test_token_check_survives_a_database_restart(
     me = {"Authorization": f"Bearer {signup(client)['access_token']}"}
     for _ in range(3):
         assert client.get("/auth/me", headers=me).status_code == 200
-    admin = create_engine(postgres_url)
-    with admin.begin() as connection:
-        killed = connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = :db AND pid <> pg_backend_pid()"
-            ),
-            {"db": make_url(postgres_url).database},
-        ).scalar_one()
-    admin.dispose()
-
-    assert killed >= 1
+    assert kill_connections(postgres_url) >= 1
     for _ in range(3):
         response = client.get("/auth/me", headers=me)
         assert response.status_code == 200, response.text
