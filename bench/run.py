@@ -203,15 +203,19 @@ def verify_seconds(samples: int) -> float:
     return statistics.median(times)
 
 
-def logins_done(server: Server) -> float:
-    """Successful logins so far, summed over the workers by authapi's /metrics."""
-    for family in text_string_to_metric_families(get_text(server.url + "/metrics")):
+def logins_done(server: Server) -> tuple[float, float]:
+    """Successful logins so far, summed over the workers by authapi's /metrics, and
+    when: the middle of the scrape (one during the storm takes a few ms)."""
+    started = time.perf_counter()
+    text = get_text(server.url + "/metrics")
+    at = (started + time.perf_counter()) / 2
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "authapi_auth_events_total" and sample.labels == {
                 "event": "login_success"
             }:
-                return sample.value
-    return 0.0
+                return sample.value, at
+    raise RuntimeError(f"{server.name}'s /metrics counts no successful login")
 
 
 def quietly(*args: str, timeout: float = 900) -> str:
@@ -316,11 +320,11 @@ class Bench:
                 self.children, app.url, "login.lua", LOGIN_CONNECTIONS, seconds + 2, self.login_env
             )
             time.sleep(1)
-            before, started = logins_done(app), time.perf_counter()
+            first, first_at = logins_done(app)
             time.sleep(seconds)
-            done, window = logins_done(app) - before, time.perf_counter() - started
+            last, last_at = logins_done(app)
             load = finish_wrk(self.children, wrk, seconds + 2)
-        load.requests, load.seconds, load.usage = round(done), window, usage
+        load.requests, load.seconds, load.usage = round(last - first), last_at - first_at, usage
         self.check_servers()
         wait_idle(self._our_pids)
         return load

@@ -232,8 +232,9 @@ LEGEND = (
     "endpoint (bench/bare_app.py, served by the same code with the same workers) and "
     "fastapi-users, logins against the bcrypt ceiling (cores / median verify time, "
     "measured in the pass); logins/s are counted by authapi's /metrics in the steady "
-    "middle of the run, without wrk's first second and its end. CPU: cores used by each worker, then by PostgreSQL's backends "
-    "and Redis; other load is CPU used meanwhile by processes the bench did not start. "
+    "middle of the run, without wrk's first second and its end. CPU: cores used by "
+    "each worker, then by PostgreSQL's backends and Redis; other load is CPU used "
+    "meanwhile by processes the bench did not start. "
     "Percentiles are wrk's (corrected for coordinated omission), except /health's p50 "
     "and p99, which time each request (probe.lua)."
 )
