@@ -122,7 +122,16 @@ class HeldHasher:
 
     def __enter__(self) -> HeldHasher:
         pool = self._hasher._pool
-        self._busy = [pool.submit(self._gate.wait) for _ in range(pool._max_workers)]
+        started = threading.Semaphore(0)
+
+        def hold() -> None:
+            started.release()
+            self._gate.wait()
+
+        self._busy = [pool.submit(hold) for _ in range(pool._max_workers)]
+        # Every thread holding: from now on, each queued item is a request's hash.
+        for _ in self._busy:
+            assert started.acquire(timeout=15), "the hasher's threads never started"
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -191,9 +191,17 @@ def end_reads(session: Session) -> None:
     other request: a storm of 32 logins took all 20 of the pool's, and /metrics
     waited 1.4 s for one. What the session loaded stays usable (expire_on_commit is
     off); its next statement begins a new transaction, the request's one write."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("end_reads on a session with changes: they would be committed")
+    if session.new or session.dirty or session.deleted or session.info.get("flushed"):
+        raise RuntimeError("end_reads on a session that wrote: it would commit the writes")
+    if session.expire_on_commit:
+        raise RuntimeError("end_reads needs expire_on_commit off, or reading reopens one")
     session.commit()
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_flush(session: Session, _context: Any) -> None:
+    """For end_reads: a flushed write leaves session.new and dirty empty."""
+    session.info["flushed"] = True
 
 
 def commit_and_close(session: Session) -> None:

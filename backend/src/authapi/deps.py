@@ -109,6 +109,8 @@ class PrincipalScheme(OAuth2PasswordBearer):
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         token = await super().__call__(request)
+        if not token:  # no hop, and a 401 even while the database is down
+            raise errors.TokenMissing
         auth: AuthService = request.app.state.auth_service
         reads: ReadPool = request.app.state.reads
         return await reads.run(

@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await anyio.to_thread.run_sync(prune_job.stop)
         await anyio.to_thread.run_sync(sender.stop)
-        reads.close()
+        await anyio.to_thread.run_sync(reads.close)
         hasher.close()
         engine.dispose()
 

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from authapi import errors
 from authapi.config import Settings
-from authapi.db import commit_and_close, create_db_engine, rollback_and_close
+from authapi.db import commit_and_close, create_db_engine, end_reads, rollback_and_close
 from authapi.models import AuthEvent, AuthSession, User
 from authapi.otp import SecretBox
 from authapi.rate_limit import LoginThrottle, MailLimit
@@ -369,3 +369,30 @@ def test_failures_below_the_limit_do_not_throttle(
             login(service, engine, email, "Wrong7Password!")
 
     assert login(service, engine, email).user.email == email
+
+
+def test_end_reads_keeps_what_was_read_and_refuses_a_session_that_wrote(
+    engine: Engine,
+) -> None:
+    """Login and signup end their read before bcrypt: what they read stays loaded,
+    and a session that has written anything, flushed or not, is refused rather
+    than committed halfway through its request."""
+    email = unique_email()
+    with request(engine) as session:
+        session.add(User(email=email, password_hash="x"))
+    session = Session(engine, expire_on_commit=False)
+    try:
+        user = session.exec(select(User).where(col(User.email) == email)).one()
+        end_reads(session)
+        assert not session.in_transaction()
+        assert user.email == email  # no reload: the attributes stayed
+        user.name = "Ada"
+        with pytest.raises(RuntimeError, match="wrote"):
+            end_reads(session)
+        session.flush()
+        with pytest.raises(RuntimeError, match="wrote"):
+            end_reads(session)
+    finally:
+        rollback_and_close(session)
+    with pytest.raises(RuntimeError, match="expire_on_commit"), Session(engine) as expiring:
+        end_reads(expiring)

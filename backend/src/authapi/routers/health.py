@@ -22,7 +22,7 @@ async def get_health(request: Request) -> Response:
     """
     reads: ReadPool = request.app.state.reads
     check = request.app.state.limiter._storage.check
-    database, storage = await reads.call(lambda: health.readiness(reads, check))
+    database, storage = await health.readiness(reads, check)
     parts = {
         "database": "ok" if database else "unavailable",
         "rate_limit_storage": "ok" if storage else "unavailable",
