@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
     reads = ReadPool(settings, threads=AUTH_CHECK_THREADS)
+    probes = ReadPool(settings, threads=1)  # /health's, apart from the token checks
     limiter = create_limiter(settings)
     register_limits(
         limiter,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(prune_job.stop)
         await anyio.to_thread.run_sync(sender.stop)
         await anyio.to_thread.run_sync(reads.close)
+        await anyio.to_thread.run_sync(probes.close)
         hasher.close()
         engine.dispose()
 
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.reads = reads
+    app.state.probes = probes
     app.state.limiter = limiter
     key_set = keys_from_settings(settings)
     app.state.key_set = key_set

@@ -20,9 +20,9 @@ async def get_health(request: Request) -> Response:
     per-process memory, and pulling every instance out of a load balancer because
     Redis blinked would turn a degradation into an outage.
     """
-    reads: ReadPool = request.app.state.reads
+    probes: ReadPool = request.app.state.probes
     check = request.app.state.limiter._storage.check
-    database, storage = await health.readiness(reads, check)
+    database, storage = await probes.call(lambda: health.readiness(probes, check))
     parts = {
         "database": "ok" if database else "unavailable",
         "rate_limit_storage": "ok" if storage else "unavailable",
