@@ -30,43 +30,17 @@ from pathlib import Path
 
 from loadgen import BENCH_DIR
 from processes import Children, Server, interrupt_on_signals, request, start_server
-from run import POSTGRES_SERVER, app_env, log, migrate
+from run import BENCH_DATABASE, app_env, database_url, log, migrate, postgres
 
-FLOOD_DATABASE = "authapi_flood"
 CONNECTIONS = 16
 PROBE_INTERVAL = 0.02
 
 
-def postgres_admin(*statements: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            for statement in statements:
-                connection.execute(text(statement))
-    finally:
-        admin.dispose()
-
-
-def prepare_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'authapi.db'}"
-    from sqlalchemy.engine import make_url
-
-    postgres_admin(
-        f"DROP DATABASE IF EXISTS {FLOOD_DATABASE} WITH (FORCE)",
-        f"CREATE DATABASE {FLOOD_DATABASE}",
-    )
-    url = make_url(POSTGRES_SERVER).set(database=FLOOD_DATABASE)
-    return url.render_as_string(hide_password=False)
-
-
-def audit_rows(database_url: str) -> tuple[int, int, int]:
+def audit_rows(url: str) -> tuple[int, int, int]:
     """All rows; rows and requests counted for the flood's rejections."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(database_url)
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             total = connection.execute(text("SELECT count(*) FROM auth_events")).scalar_one()
@@ -153,9 +127,9 @@ def run(requests: int, database: str) -> str:
     with tempfile.TemporaryDirectory(prefix="authapi-flood-") as tmp:
         workdir = Path(tmp)
         try:
-            database_url = prepare_database(database, workdir)
+            url = database_url(database, workdir)
             secret = uuid.uuid4().hex + uuid.uuid4().hex
-            env = app_env(database_url, "memory://", secret, 1)
+            env = app_env(url, "memory://", secret, 1)
             migrate(env, workdir)
             args = [sys.executable, "-m", "authapi", "serve"]
             server = start_server(children, "authapi", args, env, workdir, "/health")
@@ -173,7 +147,7 @@ def run(requests: int, database: str) -> str:
             idle.stop.set()
             idle.join()
 
-            rows_before, _, _ = audit_rows(database_url)
+            rows_before, _, _ = audit_rows(url)
             log(f"flooding /auth/me with {requests:,} bad tokens ({database})")
             probe = Probe(int(server.url.rsplit(":", 1)[1]), body["access_token"])
             probe.start()
@@ -181,12 +155,12 @@ def run(requests: int, database: str) -> str:
             probe.stop.set()
             probe.join()
             time.sleep(1)  # requests wrk left in flight finish
-            rows_after, flood_rows, counted = audit_rows(database_url)
+            rows_after, flood_rows, counted = audit_rows(url)
             problems = server.log_problems()
         finally:
             children.stop_all()
             if database == "postgres":
-                postgres_admin(f"DROP DATABASE IF EXISTS {FLOOD_DATABASE} WITH (FORCE)")
+                postgres(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
     seconds = flood["duration_us"] / 1e6
     return "\n".join(
         [
