@@ -69,8 +69,10 @@ class ReadPool:
     rollback and no pool checkout or return per read, and no ping either; a
     connection the database dropped (a restart) is replaced and the read retried
     once. The hop is the event loop's own `run_in_executor`, cheaper than anyio's
-    (no limiter, cancel scope or run-var lookups): together 415 -> 345 us of CPU per
-    /auth/me on PostgreSQL, measured in-process.
+    (no limiter, cancel scope or run-var lookups). Measured in-process on
+    PostgreSQL, CPU per /auth/me: 415 us before, 345 us with this hop (and the
+    client described only for a rejection), a few percent less again with the
+    connections kept.
     """
 
     def __init__(self, settings: Settings, threads: int) -> None:
