@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from authapi.models import User
@@ -32,10 +33,28 @@ def add(session: Session, user: User) -> User:
     return user
 
 
-def set_last_login(session: Session, user: User, when: datetime) -> None:
-    user.last_login_at = when
-    session.add(user)
-    session.flush()
+def update_if_unchanged(session: Session, user: User, **values: Any) -> bool:
+    """Write `values` only if the password hash and the active flag are still those
+    this session read: a login hashes for 200 ms or more after its read, and a
+    password change or a disable meanwhile must win over it. One conditional UPDATE
+    (PostgreSQL re-checks it after a concurrent writer commits; SQLite serialises
+    writers); False when the row changed. `user` takes the values without being
+    marked changed."""
+    result = session.execute(
+        update(User)
+        .where(
+            col(User.id) == user.id,
+            col(User.password_hash) == user.password_hash,
+            col(User.is_active),
+        )
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+        return False
+    for name, value in values.items():
+        set_committed_value(user, name, value)
+    return True
 
 
 def set_password_hash(session: Session, user: User, password_hash: str) -> None:

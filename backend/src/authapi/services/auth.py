@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
@@ -136,7 +136,7 @@ class AuthService:
         """Tokens, or for an account with the second factor on an mfa_token to take
         with a code to `verify_mfa`."""
         user = self._check_password(session, email, password, client)
-        self._rehash_if_needed(session, user, password)
+        self._rehash_if_needed(session, user, password, client)
         if user.mfa_enabled:
             return self._mfa.challenge(session, user)
         return self._logged_in(session, user, client)
@@ -150,7 +150,7 @@ class AuthService:
         if user.mfa_enabled:
             self._audit_login_failure(client, email, user.id, "mfa_required")
             raise errors.MfaRequired
-        self._rehash_if_needed(session, user, password)
+        self._rehash_if_needed(session, user, password, client)
         return self._logged_in(session, user, client)
 
     def verify_mfa(
@@ -186,16 +186,19 @@ class AuthService:
             raise errors.EmailNotVerified
         return user
 
-    def _rehash_if_needed(self, session: Session, user: User, password: str) -> None:
+    def _rehash_if_needed(
+        self, session: Session, user: User, password: str, client: ClientInfo
+    ) -> None:
         """After every refusal: a failure's audit row is written in a transaction of
         its own, which on SQLite would wait for this write's lock."""
         if self._hasher.needs_rehash(user.password_hash):
-            users.set_password_hash(session, user, self._hasher.hash(password))
+            new_hash = self._hasher.hash(password)
+            self._unchanged_since_read(session, user, client, password_hash=new_hash)
 
     def _logged_in(
         self, session: Session, user: User, client: ClientInfo, reason: str | None = None
     ) -> IssuedToken:
-        users.set_last_login(session, user, self._clock())
+        self._unchanged_since_read(session, user, client, last_login_at=self._clock())
         audit.record(
             session,
             AuthEventType.LOGIN_SUCCESS,
@@ -205,6 +208,21 @@ class AuthService:
             reason=reason,
         )
         return self._issue(session, user, client)
+
+    def _unchanged_since_read(
+        self, session: Session, user: User, client: ClientInfo, **values: Any
+    ) -> None:
+        """Write `values` if the password and the account are as the login read them.
+        A password changed or an account disabled while the login was hashing ends
+        it with the one 401: it must not leave a session that outlived the change's
+        "log out everywhere"."""
+        if not users.update_if_unchanged(session, user, **values):
+            email, user_id = user.email, user.id
+            # The audit row has a transaction of its own: on SQLite it would wait for
+            # the write lock this request took with its UPDATE.
+            session.rollback()
+            self._audit_login_failure(client, email, user_id, "changed_while_hashing")
+            raise errors.InvalidCredentials
 
     def _login_failed(
         self, client: ClientInfo, email: str, user_id: uuid.UUID | None, reason: str
