@@ -11,7 +11,6 @@ session lookup.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
@@ -19,8 +18,8 @@ from fastapi import FastAPI, Header, HTTPException
 from authapi import serving
 from authapi.config import get_settings
 from authapi.log import configure_logging
-from authapi.main import keys_from_settings
-from authapi.security import TokenConfig, TokenError, decode_access_token
+from authapi.main import token_config_from_settings
+from authapi.security import TokenError, decode_access_token
 
 # `serving` runs the app its options name. This runs on import, so in each spawned
 # worker too (spawn imports the main module first), and they serve this app.
@@ -31,14 +30,7 @@ def create_app() -> FastAPI:
     """In each worker, as authapi.__main__.create_served_app: logging, then the app."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    tokens = TokenConfig(  # as authapi.main.create_app builds it
-        secret=settings.jwt_secret.get_secret_value(),
-        algorithm=settings.jwt_algorithm,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-        keys=keys_from_settings(settings),
-    )
+    tokens = token_config_from_settings(settings)  # as authapi.main.create_app
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/me")

@@ -143,8 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reads = reads
     app.state.probes = probes
     app.state.limiter = limiter
-    key_set = keys_from_settings(settings)
-    app.state.key_set = key_set
+    tokens = token_config_from_settings(settings)
+    app.state.key_set = tokens.keys
     app.state.hasher = hasher
     mfa_service = MfaService(
         engine=engine,
@@ -158,14 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_service = AuthService(
         engine=engine,
         hasher=hasher,
-        tokens=TokenConfig(
-            secret=settings.jwt_secret.get_secret_value(),
-            algorithm=settings.jwt_algorithm,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            keys=key_set,
-        ),
+        tokens=tokens,
         throttle=throttle,
         mail=mail,
         mfa=mfa_service,
@@ -240,6 +233,19 @@ def retention_service(engine: Engine, settings: Settings) -> RetentionService:
         engine,
         audit_retention=timedelta(days=settings.audit_retention_days),
         batch_size=settings.prune_batch_size,
+    )
+
+
+def token_config_from_settings(settings: Settings) -> TokenConfig:
+    """How access tokens are signed and checked (bench/bare_app.py and the unit
+    tests build theirs here too, so that they decode what the app issues)."""
+    return TokenConfig(
+        secret=settings.jwt_secret.get_secret_value(),
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        keys=keys_from_settings(settings),
     )
 
 

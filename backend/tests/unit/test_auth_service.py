@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from authapi import errors
 from authapi.config import Settings
 from authapi.db import commit_and_close, create_db_engine, end_reads, rollback_and_close
+from authapi.main import token_config_from_settings
 from authapi.models import AuthEvent, AuthSession, User
 from authapi.otp import SecretBox
 from authapi.rate_limit import LoginThrottle, MailLimit
@@ -47,23 +48,13 @@ def request(engine: Engine) -> Iterator[Session]:
     commit_and_close(session)
 
 
-def token_config(settings: Settings) -> TokenConfig:
-    return TokenConfig(
-        secret=settings.jwt_secret.get_secret_value(),
-        algorithm=settings.jwt_algorithm,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-    )
-
-
 def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) -> AuthService:
     """Wired like authapi.main.create_app, with the real throttle on memory storage."""
     throttle = LoginThrottle(settings)
     return AuthService(
         engine=engine,
         hasher=hasher,
-        tokens=token_config(settings),
+        tokens=token_config_from_settings(settings),
         throttle=throttle,
         mail=MailService(settings, limit=MailLimit(settings), doorbell=threading.Event()),
         mfa=MfaService(
@@ -156,7 +147,7 @@ def test_signup_then_login_issue_distinct_live_sessions(
     service: AuthService, engine: Engine, make_settings: Callable[..., Settings]
 ) -> None:
     email = unique_email()
-    tokens = token_config(make_settings())
+    tokens = token_config_from_settings(make_settings())
 
     signed_up = signup(service, engine, email)
     logged_in = login(service, engine, email)
