@@ -72,6 +72,15 @@ def page(context: BrowserContext) -> Page:
 
 
 @pytest.fixture
+def script_errors(page: Page) -> Iterator[list[str]]:
+    """Uncaught errors of the page's script; the test fails if there is any."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield errors
+    assert errors == []
+
+
+@pytest.fixture
 def spa_origin() -> Iterator[str]:
     """examples/spa served by a static server of its own: another origin than the API."""
     with serve_spa() as origin:

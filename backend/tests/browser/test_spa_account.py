@@ -55,15 +55,6 @@ def api(spa_origin: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture
-def script_errors(page: Page) -> Iterator[list[str]]:
-    """Uncaught errors of the page's script; the test fails if there is any."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield errors
-    assert errors == []
-
-
 def mail(mailbox: Mailbox, address: str, subject: str, nth: int = 1) -> EmailMessage:
     """The `nth` message with this subject to `address`, waiting for it to arrive."""
     deadline = time.monotonic() + 15

@@ -28,14 +28,6 @@ def api(spa_origin: str, tmp_path: Path) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture
-def script_errors(page: Page) -> Iterator[list[str]]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield errors
-    assert errors == []
-
-
 def code(secret: str, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time(), counter_offset=steps)
 

@@ -63,15 +63,6 @@ def api(spa: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture
-def script_errors(page: Page) -> Iterator[list[str]]:
-    """Uncaught errors of the page's script; the test fails if there is any."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield errors
-    assert errors == []
-
-
 def new_account(api: str) -> str:
     email = unique_email("spa-refresh")
     response = httpx.post(f"{api}/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
