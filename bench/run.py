@@ -110,6 +110,7 @@ def app_env(database_url: str, storage_uri: str, secret: str, workers: int) -> d
         "BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
         # Limits and the per-account throttle would turn the load into 429s.
         "RATE_LIMIT_AUTH": "1000000/minute",
+        "RATE_LIMIT_REFRESH": "1000000/minute",
         "LOGIN_FAILURE_LIMIT": "1000000",
         "RATE_LIMIT_STORAGE_URI": storage_uri,
         "LOG_LEVEL": "WARNING",

@@ -134,5 +134,8 @@ def mail_client(mailbox: Mailbox, make_client: Callable[..., TestClient]) -> Tes
     """The app delivering its mail over SMTP to `mailbox`, with roomy per-IP limits.
     (`mailbox` first: it is set up first and torn down last, after the app's sender.)"""
     return make_client(
-        mail_url=mailbox.url, rate_limit_auth="1000/minute", mail_rate_limit="1000/hour"
+        mail_url=mailbox.url,
+        rate_limit_auth="1000/minute",
+        mail_rate_limit="1000/hour",
+        mail_address_limit="1000/hour",
     )

@@ -72,9 +72,25 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
     rate_limit_auth: str = "5/minute"
+    # /auth/refresh, per IP, its own count. A browser tab refreshes once per access
+    # token and, in cookie mode, on every page load and new tab: 60 a minute lets a few
+    # dozen people behind one NAT reload at will, and holds a flood to one a second.
+    rate_limit_refresh: str = "60/minute"
+    # Larger request bodies get 413 before they are read. The largest real one, a
+    # 1024-character password of emoji escaped as \uXXXX pairs, is under 13 KiB.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     rate_limit_storage_uri: str = "memory://"
     login_failure_limit: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Per-IP limits count an IPv6 client by its network of this many bits (a home or
+    # office holds a /64 at least); IPv4 clients by their address.
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
+    # Password confirmations (password change, email change, deletion, the second
+    # factor's setup and changes), successes included, per account and per client IP:
+    # each is a bcrypt check that a logged-in caller could otherwise repeat at will.
+    rate_limit_password_confirm: str = "10/minute"  # noqa: S105  (a limit, not a secret)
+    # Email change requests per account (each mails a link or a notice).
+    rate_limit_email_change: str = "5/hour"
 
     # The second factor (TOTP): the key that encrypts the users' TOTP secrets at rest
     # (Fernet: 32 random bytes, URL-safe base64), and the two-step login's lifetime.
@@ -90,6 +106,9 @@ class Settings(BaseSettings):
     password_reset_url: str = "http://127.0.0.1:5173/#/reset-password?token={token}"  # noqa: S105
     email_verify_url: str = "http://127.0.0.1:5173/#/verify-email?token={token}"
     mail_rate_limit: str = "3/hour"
+    # The ceiling for one address whoever asks: above MAIL_RATE_LIMIT (per address and
+    # requesting client), so that a stranger spending their count cannot silence it.
+    mail_address_limit: str = "10/hour"
 
     # Mail delivery. The URL may hold SMTP credentials, hence a secret.
     mail_url: SecretStr = SecretStr("console://")
@@ -116,6 +135,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Slow clients: a connection that has not sent a complete request head this long
+    # after connecting (or after its previous response), or its body this long after
+    # the head, is closed. Bytes that trickle in do not extend either deadline.
+    request_head_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    request_body_timeout_seconds: int = Field(default=10, ge=1, le=300)
 
     @field_validator("jwt_private_key_file", mode="before")
     @classmethod
@@ -155,7 +179,14 @@ class Settings(BaseSettings):
             raise ValueError("a link template must be an http:// or https:// URL")
         return value
 
-    @field_validator("rate_limit_auth", "mail_rate_limit")
+    @field_validator(
+        "rate_limit_auth",
+        "rate_limit_refresh",
+        "mail_rate_limit",
+        "mail_address_limit",
+        "rate_limit_password_confirm",
+        "rate_limit_email_change",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

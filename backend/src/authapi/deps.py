@@ -11,8 +11,9 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from authapi import errors
+from authapi.body_limit import validate_large_body
 from authapi.db import ReadPool, request_session
-from authapi.rate_limit import client_ip
+from authapi.rate_limit import client_ip, limit_key
 from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, Principal
@@ -36,10 +37,12 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def client_info(request: Request) -> ClientInfo:
+    ip_address = client_ip(request)
     return ClientInfo(
-        ip_address=client_ip(request),
+        ip_address=ip_address,
         user_agent=header_text(request, "user-agent"),
         request_id=getattr(request.state, "request_id", None),
+        limit_key=limit_key(ip_address, request.app.state.settings.rate_limit_ipv6_prefix),
     )
 
 
@@ -129,3 +132,13 @@ async def require_owner(user_id: uuid.UUID, principal: CurrentPrincipal) -> Prin
 
 
 OwnerPrincipal = Annotated[Principal, Depends(require_owner)]
+
+
+async def validate_large_body_after_token(request: Request, _principal: CurrentPrincipal) -> None:
+    """body_limit.validate_large_body once the token is checked (the same check the
+    endpoint gets: solved once), so that a stranger's large body costs no validation."""
+    await validate_large_body(request)
+
+
+# For the `dependencies` of routers whose every endpoint takes the bearer token.
+TokenThenLargeBody = Depends(validate_large_body_after_token)

@@ -11,6 +11,8 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 PROBLEM_JSON = "application/problem+json"
+# A body of thousands of wrong fields gets a short answer: the first few, and how many.
+MAX_LISTED_ERRORS = 20
 
 
 class AppError(Exception):
@@ -24,12 +26,19 @@ class AppError(Exception):
         *,
         headers: dict[str, str] | None = None,
         errors: list[dict[str, str]] | None = None,
+        error_count: int | None = None,
     ) -> None:
+        """`error_count`: how many errors were found, when `errors` holds only the
+        first of them (the default is their number)."""
         self.detail_text = detail or self.detail
         self.headers = dict(headers or {})
-        self.errors = errors
+        self.errors = errors[:MAX_LISTED_ERRORS] if errors is not None else None
+        self.error_count = len(errors or []) if error_count is None else error_count
+        if self.errors is not None and self.error_count > len(self.errors):
+            listed = len(self.errors)
+            self.detail_text += f" {self.error_count} errors; the first {listed} are listed."
         # Extension members of the problem (RFC 9457 3.2), e.g. OAuth2's `error`.
-        self.extensions: dict[str, str] = {}
+        self.extensions: dict[str, Any] = {}
         super().__init__(self.detail_text)
 
     @property
@@ -148,7 +157,7 @@ class UnsupportedGrantType(AppError):
 class OriginNotAllowed(AppError):
     status = 403
     code = "origin_not_allowed"
-    detail = "The refresh cookie is accepted only from the origins in CORS_ORIGINS."
+    detail = "In cookie mode only pages of the origins in CORS_ORIGINS may call this endpoint."
 
 
 class Forbidden(AppError):
@@ -167,6 +176,12 @@ class MethodNotAllowed(AppError):
     status = 405
     code = "method_not_allowed"
     detail = "The method is not allowed for this resource."
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    detail = "The request body is too large."
 
 
 class RateLimited(AppError):
@@ -209,5 +224,6 @@ def problem_body(error: AppError, request_id: str | None) -> dict[str, Any]:
     }
     if error.errors is not None:
         body["errors"] = error.errors
+        body["error_count"] = error.error_count
     body.update(error.extensions)
     return body

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authapi import errors, metrics
+from authapi.body_limit import FirstValidationErrors
 from authapi.deps import client_info
 from authapi.models import AuthEventType
 from authapi.rate_limit import limit_headers
@@ -74,10 +75,14 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's default 422 echoes the input (a rejected password included); ours
-    names the field and the rule only."""
+    names the field and the rule only, for the first few fields (an object of 700,000
+    unknown keys is as many errors), with the count of all."""
     exc = cast(RequestValidationError, exc)
-    field_errors = [_field_error(error) for error in exc.errors()]
-    return problem_response(request, errors.ValidationFailed(errors=field_errors))
+    found = exc.errors()
+    count = exc.error_count if isinstance(exc, FirstValidationErrors) else len(found)
+    field_errors = [_field_error(error) for error in found[: errors.MAX_LISTED_ERRORS]]
+    error = errors.ValidationFailed(errors=field_errors, error_count=count)
+    return problem_response(request, error)
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from authapi import __version__
+from authapi.body_limit import BodyLimitMiddleware
 from authapi.config import Settings, get_settings
 from authapi.db import ReadPool, create_db_engine
 from authapi.handlers import install_error_handlers
@@ -25,12 +26,18 @@ from authapi.mailer import OutboxSender, transport_from_url
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.otp import SecretBox
-from authapi.rate_limit import LoginThrottle, MailLimit, create_limiter, register_limits
+from authapi.rate_limit import (
+    ActionLimit,
+    LoginThrottle,
+    MailLimit,
+    create_limiter,
+    register_limits,
+)
 from authapi.routers import account, audit, auth, health, jwks, mfa
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 from authapi.security import PasswordHasher, TokenConfig
-from authapi.services.account import AccountService
+from authapi.services.account import AccountService, PasswordCheck
 from authapi.services.auth import AuthService, SessionPolicy
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
@@ -73,9 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "login": [auth.login, auth.token],
             "password_reset": [account.forgot_password, account.reset_password],
             "email_verify": [account.verify_email],
+            "email_change": [account.change_email],
             # The second step has its own count: a login with the factor on is two calls.
             "mfa_verify": [mfa.verify],
+            "refresh": [auth.refresh],
         },
+        own={"refresh": settings.rate_limit_refresh},
     )
     common_passwords()  # load the list now, not on the first signup
     if settings.workers > 1 and settings.rate_limit_storage_uri.startswith("memory"):
@@ -137,6 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,
+        # `/auth/me/` is a 404 like any unknown path: Starlette's slash redirect would
+        # build its Location from the client's Host header (an open redirect).
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -146,10 +159,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tokens = token_config_from_settings(settings)
     app.state.key_set = tokens.keys
     app.state.hasher = hasher
-    mfa_service = MfaService(
+    passwords = PasswordCheck(
         engine=engine,
         hasher=hasher,
         throttle=throttle,
+        confirmations=ActionLimit(settings, settings.rate_limit_password_confirm, "confirm"),
+    )
+    mfa_service = MfaService(
+        passwords=passwords,
         box=SecretBox(settings.mfa_encryption_key.get_secret_value()),
         issuer=settings.mfa_issuer,
         token_ttl=timedelta(seconds=settings.mfa_token_ttl_seconds),
@@ -169,7 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.state.account_service = AccountService(
-        engine=engine, hasher=hasher, throttle=throttle, mail=mail
+        passwords=passwords,
+        mail=mail,
+        email_changes=ActionLimit(settings, settings.rate_limit_email_change, "email-change"),
     )
     app.state.mail_sender = sender
     app.state.prune_job = prune_job
@@ -187,6 +206,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_openapi(app)
     install_docs(app)
 
+    # Inside the request context: a 413 carries X-Request-ID, CORS headers and metrics.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     # Added last, so outermost: error responses carry CORS headers too.
     app.add_middleware(

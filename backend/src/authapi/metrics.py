@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-UNMATCHED = "unmatched"  # no route: unknown paths, redirects, CORS preflights
+UNMATCHED = "unmatched"  # no route: unknown paths (a stray slash too), CORS preflights
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # `*_created` samples exist only with one process; without them a scrape shows the

@@ -16,13 +16,17 @@ import ipaddress
 import logging
 import math
 import re
+import threading
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+import redis
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from limits import RateLimitItemPerSecond, parse_many
+from limits import parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
@@ -33,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from authapi.config import IPNetwork, Settings
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 KEY_PREFIX = "authapi"
 # A policy's name in RateLimit-Policy is a quoted string; keep it plain.
@@ -55,6 +60,11 @@ def storage_options(uri: str) -> dict[str, Any]:
     return {}
 
 
+# The client address when a trusted proxy's X-Forwarded-For cannot be read: it never
+# passes an allow-list, and every such request shares one limit bucket.
+UNKNOWN_CLIENT = "unknown"
+
+
 def resolve_client_ip(
     peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
 ) -> str:
@@ -62,22 +72,52 @@ def resolve_client_ip(
     `X-Forwarded-For` entry that is not itself a trusted proxy.
 
     Entries left of the first untrusted one were written by the client and prove
-    nothing, so they are never used.
+    nothing, so they are never used. An entry that is not an address makes the
+    client unknown: falling back to the proxy's own address would hand whoever
+    garbles the header the proxy's standing (loopback, which may read /metrics).
+    An IPv4 client seen through IPv6 (`::ffff:a.b.c.d`) is the IPv4 client.
     """
     if peer is None:
-        return "unknown"
+        return UNKNOWN_CLIENT
+    peer = _plain_address(peer)
     if not forwarded_for or not _is_trusted(peer, trusted):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if not hops:
+        return UNKNOWN_CLIENT
     addresses = []
     for hop in reversed(hops):
         address = _forwarded_address(hop)
         if address is None:
-            return peer  # a garbled header from a trusted proxy: fall back to the proxy
+            return UNKNOWN_CLIENT
         if not _is_trusted(address, trusted):
             return address
         addresses.append(address)
-    return addresses[-1] if addresses else peer
+    return addresses[-1]
+
+
+def _plain_address(text: str) -> str:
+    """The canonical text of an address, IPv4-mapped IPv6 as IPv4 (anything else as is)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def limit_key(address: str, ipv6_prefix: int) -> str:
+    """Whose count a client's requests go to: an IPv4 address, or the IPv6 network of
+    `ipv6_prefix` bits around an IPv6 one. One subscriber holds a whole /64 (often a
+    /56 or /48): counting each IPv6 address apart would give them 2**64 limits."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
 
 
 def _forwarded_address(hop: str) -> str | None:
@@ -93,7 +133,7 @@ def _forwarded_address(hop: str) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return None
-    return str(address)
+    return _plain_address(str(address))
 
 
 def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
@@ -110,9 +150,15 @@ def client_ip(request: Request) -> str:
     return resolve_client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
 
 
+def client_key(request: Request) -> str:
+    """The per-IP limits' key of the request's client (see `limit_key`)."""
+    settings: Settings = request.app.state.settings
+    return limit_key(client_ip(request), settings.rate_limit_ipv6_prefix)
+
+
 def create_limiter(settings: Settings) -> Limiter:
     return Limiter(
-        key_func=client_ip,
+        key_func=client_key,
         storage_uri=settings.rate_limit_storage_uri,
         storage_options=storage_options(settings.rate_limit_storage_uri),
         strategy="moving-window",
@@ -129,11 +175,17 @@ def create_limiter(settings: Settings) -> Limiter:
 
 
 def register_limits(
-    limiter: Limiter, settings: Settings, *, shared: dict[str, Sequence[Callable[..., Any]]]
+    limiter: Limiter,
+    settings: Settings,
+    *,
+    shared: dict[str, Sequence[Callable[..., Any]]],
+    own: dict[str, str] | None = None,
 ) -> None:
-    """Attach the auth limit to endpoints; endpoints in one group share one count."""
+    """Attach the auth limit to endpoints; endpoints in one group share one count.
+    A group named in `own` has that limit instead (e.g. `{"refresh": "60/minute"}`)."""
     for scope, endpoints in shared.items():
-        decorate = limiter.shared_limit(settings.rate_limit_auth, scope=scope)
+        limit = (own or {}).get(scope, settings.rate_limit_auth)
+        decorate = limiter.shared_limit(limit, scope=scope)
         for endpoint in endpoints:
             decorate(endpoint)
 
@@ -229,52 +281,208 @@ class _StorageWithFallback:
             limiter.storage.reset()
 
 
-class LoginThrottle(_StorageWithFallback):
-    """Failed logins per email in a moving window, in the rate-limit storage.
+# Reserve one attempt in a moving window: drop the entries that left the window;
+# refuse (answering the milliseconds until the oldest leaves) when the window is
+# full; else add this attempt. One script, so concurrent attempts never overfill it.
+_RESERVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1]))
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
 
-    Counts failures only: a successful login by the owner does not reset the count,
-    so an attacker's guesses cannot be laundered by the owner logging in meanwhile.
+
+class _Window(Protocol):
+    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int: ...
+    def release(self, key: str, member: str) -> None: ...
+    def clear(self, key: str) -> None: ...
+
+
+class _RedisWindow:
+    """Attempts as members of a sorted set scored by time, one set per account."""
+
+    def __init__(self, uri: str) -> None:
+        self._redis = redis.Redis.from_url(uri, **storage_options(uri))
+        self._reserve = self._redis.register_script(_RESERVE)
+
+    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int:
+        now_ms = int(time.time() * 1000)
+        return int(self._reserve(keys=[key], args=[now_ms, window_ms, limit, member]))
+
+    def release(self, key: str, member: str) -> None:
+        self._redis.zrem(key, member)
+
+    def clear(self, key: str) -> None:
+        self._redis.delete(key)
+
+
+class _MemoryWindow:
+    """The same window in this process's memory (`memory://`, and while Redis is down)."""
+
+    SWEEP_EVERY = 1000  # reservations between sweeps of accounts whose window is empty
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        self._until_sweep = self.SWEEP_EVERY
+
+    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int:
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            self._until_sweep -= 1
+            if self._until_sweep <= 0:
+                self._sweep(now_ms - window_ms)
+            entries = self._entries.setdefault(key, {})
+            for old in [m for m, at in entries.items() if at <= now_ms - window_ms]:
+                del entries[old]
+            if len(entries) >= limit:
+                return max(1, min(entries.values()) + window_ms - now_ms)
+            entries[member] = now_ms
+            return 0
+
+    def _sweep(self, horizon_ms: int) -> None:
+        self._until_sweep = self.SWEEP_EVERY
+        for key in [
+            k for k, v in self._entries.items() if all(at <= horizon_ms for at in v.values())
+        ]:
+            del self._entries[key]
+
+    def release(self, key: str, member: str) -> None:
+        with self._lock:
+            self._entries.get(key, {}).pop(member, None)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt at an account's password or code, reserved before it is checked.
+    `retry_after` is set when the account had no attempt left (nothing reserved)."""
+
+    retry_after: int | None
+    _release: Callable[[], None] | None = None
+
+    def succeeded(self) -> None:
+        """The guess was right: it gives its place back (only failures stay counted)."""
+        if self._release is not None:
+            self._release()
+
+
+class LoginThrottle:
+    """Attempts per email in a moving window (LOGIN_FAILURE_LIMIT per
+    LOGIN_FAILURE_WINDOW_SECONDS), in the rate-limit storage.
+
+    An attempt is reserved before its password or code is checked, atomically, so
+    however many arrive at once at most the limit are ever checked in a window;
+    a right guess gives its place back, a wrong one keeps it. A successful login by
+    the owner does not clear the count, so an attacker's failures are not laundered.
+    Redis down: per-process memory, and Redis is tried again later.
     """
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self._item = RateLimitItemPerSecond(
-            settings.login_failure_limit, settings.login_failure_window_seconds
+        uri = settings.rate_limit_storage_uri
+        self._fallback = _MemoryWindow()
+        self._primary: _Window = (
+            _RedisWindow(uri) if uri.startswith(("redis://", "rediss://")) else self._fallback
         )
+        self._primary_down_until = 0.0
+        self._limit = settings.login_failure_limit
+        self._window_ms = settings.login_failure_window_seconds * 1000
 
-    def retry_after(self, email: str) -> int | None:
-        """Seconds until the next attempt for `email` is allowed, or None if allowed now."""
-        key = _account_key(email)
-        if self._call(lambda limiter: limiter.test(self._item, KEY_PREFIX, "login", key)):
-            return None
-        reset_at, _remaining = self._call(
-            lambda limiter: limiter.get_window_stats(self._item, KEY_PREFIX, "login", key)
-        )
-        return max(1, int(reset_at - time.time()) + 1)
+    def _window(self) -> _Window:
+        return self._primary if time.monotonic() >= self._primary_down_until else self._fallback
 
-    def record_failure(self, email: str) -> None:
-        key = _account_key(email)
-        self._call(lambda limiter: limiter.hit(self._item, KEY_PREFIX, "login", key))
+    def _call(self, action: Callable[[_Window], _T]) -> tuple[_Window, _T]:
+        window = self._window()
+        if window is not self._fallback:
+            try:
+                return window, action(window)
+            except redis.RedisError:
+                logger.warning("rate-limit storage unreachable; using per-process memory")
+                self._primary_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+        return self._fallback, action(self._fallback)
+
+    def begin(self, email: str) -> Attempt:
+        """Reserve an attempt for `email`, or say how many seconds until one is free."""
+        key, member = _throttle_key(email), uuid.uuid4().hex
+        window, wait_ms = self._call(lambda w: w.reserve(key, member, self._limit, self._window_ms))
+        if wait_ms > 0:
+            return Attempt(retry_after=max(1, math.ceil(wait_ms / 1000)))
+
+        def release() -> None:
+            try:
+                window.release(key, member)
+            except redis.RedisError:
+                logger.warning("rate-limit storage unreachable; an attempt stays counted")
+
+        return Attempt(retry_after=None, _release=release)
 
     def clear(self, email: str) -> None:
-        """Forget the failures for `email` (after its owner proved the inbox)."""
-        key = _account_key(email)
-        self._call(lambda limiter: limiter.clear(self._item, KEY_PREFIX, "login", key))
+        """Forget the attempts for `email` (after its owner proved the inbox)."""
+        key = _throttle_key(email)
+        self._call(lambda w: w.clear(key))
+        if self._primary is not self._fallback:
+            self._fallback.clear(key)
+
+
+def _throttle_key(email: str) -> str:
+    return f"{KEY_PREFIX}:attempts:{_account_key(email)}"
 
 
 class MailLimit(_StorageWithFallback):
-    """Link mails per address (MAIL_RATE_LIMIT), so that nobody can use the service
-    to flood an inbox; shared across workers and instances like the other limits."""
+    """Link mails per address, so that nobody can use the service to flood an inbox,
+    counted per requesting client (MAIL_RATE_LIMIT) under a higher ceiling for the
+    address from everyone (MAIL_ADDRESS_LIMIT): a stranger who spends their own
+    count cannot silence the owner's reset mail. Shared across workers and instances
+    like the other limits."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._items = parse_many(settings.mail_rate_limit)
+        self._per_requester = parse_many(settings.mail_rate_limit)
+        self._per_address = parse_many(settings.mail_address_limit)
 
-    def allow(self, address: str) -> bool:
-        """Count one mail to `address`; False when that is one too many."""
+    def allow(self, address: str, requester: str) -> bool:
+        """Count one mail to `address` asked for by `requester` (a client's limit key);
+        False when that is one too many."""
         key = _account_key(address)
 
         def hit(limiter: MovingWindowRateLimiter) -> bool:
-            return all(limiter.hit(item, KEY_PREFIX, "mail", key) for item in self._items)
+            return all(
+                limiter.hit(item, KEY_PREFIX, "mail", key, requester)
+                for item in self._per_requester
+            ) and all(
+                limiter.hit(item, KEY_PREFIX, "mail-address", key) for item in self._per_address
+            )
 
         return bool(self._call(hit))
+
+
+class ActionLimit(_StorageWithFallback):
+    """How often something may be done, successes included, per key (an account, a
+    client): for work a logged-in caller can repeat at will, such as a password
+    confirmation (a bcrypt check each) or an email change (a mail each)."""
+
+    def __init__(self, settings: Settings, limit: str, name: str) -> None:
+        super().__init__(settings)
+        self._items = parse_many(limit)
+        self._name = name
+
+    def hit(self, *keys: str) -> int | None:
+        """Count one action for each key; the seconds to wait if a key had none left."""
+
+        def hit(limiter: MovingWindowRateLimiter) -> int | None:
+            for key in keys:
+                for item in self._items:
+                    if not limiter.hit(item, KEY_PREFIX, self._name, key):
+                        reset_at, _ = limiter.get_window_stats(item, KEY_PREFIX, self._name, key)
+                        return max(1, math.ceil(reset_at - time.time()))
+            return None
+
+        result: int | None = self._call(hit)
+        return result

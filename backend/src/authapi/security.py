@@ -209,7 +209,9 @@ def decode_access_token(config: TokenConfig, token: str) -> AccessClaims:
             break
         except ExpiredSignatureError as exc:
             raise TokenExpiredError from exc
-        except (JOSEError, ValueError, TypeError, KeyError) as exc:
+        # OverflowError: jose's own claim checks call int() on `exp`, `iat` and `nbf`,
+        # and a signed `1e999` is infinity once parsed.
+        except (JOSEError, ValueError, TypeError, KeyError, OverflowError) as exc:
             if index == len(keys) - 1:
                 raise TokenError from exc
     else:  # pragma: no cover  (the loop breaks or raises)

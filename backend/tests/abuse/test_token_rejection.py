@@ -142,6 +142,20 @@ def unknown_session(token: str) -> str:
     return sign({**real_claims(token), "sid": str(uuid.uuid4())})
 
 
+def raw_claim(name: str, number: str) -> Callable[[str], str]:
+    """The real claims, validly signed, with `name` set to a JSON number written as
+    is: `1e999` parses to infinity, which json.dumps (and so jwt.encode) cannot write."""
+
+    def forge(token: str) -> str:
+        claims = {key: value for key, value in real_claims(token).items() if key != name}
+        payload = f'{json.dumps(claims, separators=(",", ":"))[:-1]},"{name}":{number}}}'
+        signing_input = f"{b64url_json({'alg': 'HS256', 'typ': 'JWT'})}.{b64url(payload.encode())}"
+        signature = hmac.new(TEST_SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{b64url(signature)}"
+
+    return forge
+
+
 FORGERIES: dict[str, Callable[[str], str]] = {
     "garbage": garbage,
     "other_secret": other_secret,
@@ -151,6 +165,13 @@ FORGERIES: dict[str, Callable[[str], str]] = {
     "wrong_audience": wrong_audience,
     "wrong_issuer": wrong_issuer,
     "unknown_session": unknown_session,
+    # Finding 13: numbers no int can hold (python-jose's own claim checks overflowed: 500)
+    "exp_1e999": raw_claim("exp", "1e999"),
+    "exp_minus_1e999": raw_claim("exp", "-1e999"),
+    "iat_1e999": raw_claim("iat", "1e999"),
+    "nbf_1e999": raw_claim("nbf", "1e999"),
+    "nbf_minus_1e999": raw_claim("nbf", "-1e999"),
+    "exp_1e300": raw_claim("exp", "1e300"),
 }
 
 
@@ -164,6 +185,8 @@ def test_resigning_the_real_claims_is_accepted(
     response = me(roomy_client, resigned)
     assert response.status_code == 200, response.text
     assert response.json()["id"] == issued["user"]["id"]
+    written = raw_claim("exp", str(real_claims(token)["exp"]))(token)
+    assert me(roomy_client, written).status_code == 200
 
 
 @pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())

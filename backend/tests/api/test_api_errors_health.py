@@ -36,6 +36,31 @@ def test_wrong_method_is_405_problem(
     assert allowed in response.headers.get("Allow", ""), "405 says which methods work"
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/auth/me/"),
+        ("POST", "/auth/login/"),
+        ("POST", "/auth/signup/"),
+        ("POST", "/auth/mfa/verify/"),
+        ("GET", "/health/"),
+        ("GET", "/docs/"),
+        ("GET", "/docs/assets"),  # a mount: Starlette would redirect to `/docs/assets/`
+    ],
+)
+def test_a_stray_slash_is_404_never_a_redirect_built_from_the_host_header(
+    client: TestClient, method: str, path: str
+) -> None:
+    """Finding 14: a slash redirect's Location is built from the Host header, so any
+    page could send a victim through us to `http://evil.example/...`."""
+    response = client.request(
+        method, path, headers={"Host": "evil.example"}, follow_redirects=False
+    )
+
+    assert "location" not in response.headers, (response.status_code, response.headers)
+    assert_problem(response, 404, "not_found")
+
+
 # -- request ids ---------------------------------------------------------------------
 
 

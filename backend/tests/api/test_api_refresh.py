@@ -760,9 +760,13 @@ def test_refresh_tokens_never_reach_the_log(
 
 @pytest.fixture
 def cookie_api(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client(
+    """Cookie mode, called as the page of ORIGIN would: its browser sends Origin with
+    every call (every endpoint that sets the cookie refuses a call without one)."""
+    client = make_client(
         rate_limit_auth="1000/minute", refresh_token_cookie=True, cors_origins=[ORIGIN]
     )
+    client.headers["Origin"] = ORIGIN
+    return client
 
 
 def refresh_cookie(response: httpx.Response) -> tuple[str, dict[str, str], str]:
@@ -785,7 +789,10 @@ def cookie_refresh(
     if origin is not None:
         headers["Origin"] = origin
     client.cookies.clear()  # only what this call means to send
-    return client.post("/auth/refresh", headers=headers, **kwargs)
+    request = client.build_request("POST", "/auth/refresh", headers=headers, **kwargs)
+    if origin is None:
+        request.headers.pop("Origin", None)  # not even the client's own default
+    return client.send(request)
 
 
 def assert_refresh_cookie(response: httpx.Response) -> str:

@@ -63,9 +63,15 @@ def api(spa: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def new_account(api: str) -> str:
+def new_account(api: str, origin: str) -> str:
+    """An account made as a page of `origin` would make it (in cookie mode the API
+    refuses a signup without the Origin of a listed page)."""
     email = unique_email("spa-refresh")
-    response = httpx.post(f"{api}/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
+    response = httpx.post(
+        f"{api}/auth/signup",
+        json={"email": email, "password": STRONG_PASSWORD},
+        headers={"Origin": origin},
+    )
     assert response.status_code == 201, response.text
     return email
 
@@ -180,7 +186,7 @@ class NetworkLog:
 def test_a_reload_logs_in_again_with_the_refresh_cookie(
     page: Page, spa: str, api: str, script_errors: list[str]
 ) -> None:
-    email = new_account(api)
+    email = new_account(api, spa)
     open_spa(page, spa, api)
     # The first answer (a 401: no cookie yet) told the page that the API is in cookie
     # mode; a failed attempt to log in again is not printed.
@@ -233,7 +239,7 @@ def test_a_reload_logs_in_again_with_the_refresh_cookie(
 def test_refresh_by_hand_and_after_the_access_token_expired(
     page: Page, spa: str, api: str, script_errors: list[str]
 ) -> None:
-    email = new_account(api)
+    email = new_account(api, spa)
     open_spa(page, spa, api)
     log_in_through_the_spa(page, email)
     before = cookie_value(page.context)
@@ -260,7 +266,7 @@ def test_refresh_by_hand_and_after_the_access_token_expired(
 def test_a_page_of_an_unlisted_origin_cannot_refresh(
     page: Page, spa: str, api: str, context: BrowserContext, script_errors: list[str]
 ) -> None:
-    email = new_account(api)
+    email = new_account(api, spa)
     open_spa(page, spa, api)
     log_in_through_the_spa(page, email)
     value = cookie_value(context)
@@ -302,7 +308,7 @@ def test_a_page_of_an_unlisted_origin_cannot_refresh(
 
 
 def test_logout_clears_the_cookie(page: Page, spa: str, api: str, script_errors: list[str]) -> None:
-    email = new_account(api)
+    email = new_account(api, spa)
     open_spa(page, spa, api)
     log_in_through_the_spa(page, email)
     value = cookie_value(page.context)
@@ -336,7 +342,7 @@ def test_without_cookie_mode_the_refresh_token_stays_in_memory(
     page: Page, spa: str, tmp_path: Path, script_errors: list[str]
 ) -> None:
     with api_server(tmp_path, CORS_ORIGINS=spa) as api:
-        email = new_account(api)
+        email = new_account(api, spa)
         open_spa(page, spa, api)
         expect(page.locator("#refresh-state")).to_have_text("none")
         log_in_through_the_spa(page, email)

@@ -83,8 +83,10 @@ def _body_fields(openapi: dict[str, Any], operation: schemathesis.APIOperation) 
 def test_hostile_input_anywhere_never_gets_a_5xx(make_client: Callable[..., TestClient]) -> None:
     app = make_client(
         rate_limit_auth="1000000/minute",
+        rate_limit_refresh="1000000/minute",
         login_failure_limit=1000000,
         mail_rate_limit="1000000/hour",
+        mail_address_limit="1000000/hour",
         trusted_proxies=[PROXY],
     ).app
     client = TestClient(app, client=(PROXY, 50000), raise_server_exceptions=False)

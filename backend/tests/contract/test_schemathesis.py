@@ -29,7 +29,11 @@ EXAMPLES_PER_OPERATION = 30
 
 
 def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestClient]) -> None:
-    client = make_client(rate_limit_auth="1000000/minute", login_failure_limit=1000000)
+    client = make_client(
+        rate_limit_auth="1000000/minute",
+        rate_limit_refresh="1000000/minute",
+        login_failure_limit=1000000,
+    )
     email = unique_email("schemathesis")
     signup = client.post("/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
     token = signup.json()["access_token"]

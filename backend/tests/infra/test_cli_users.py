@@ -248,6 +248,7 @@ def test_an_unknown_email_is_one_line_on_stderr_and_exit_1(
         ["disable", email],
         ["enable", email],
         ["revoke-sessions", email],
+        ["mfa-reset", email],
         ["delete", email, "--yes"],
     )
     for run in runs:
@@ -298,3 +299,62 @@ def test_show_says_when_the_second_factor_is_on(
     assert shown.code == 0, shown
     assert "second factor:   on" in shown.out
     assert setup.json()["secret"] not in shown.out
+
+
+def test_the_shell_finds_an_account_under_either_spelling_of_its_domain(
+    cli: Callable[..., list[Run]], api: TestClient
+) -> None:
+    """Finding 12: signup stores the domain IDNA-decoded (`exämple.com`); the shell
+    looks an address up in that same form, however it was typed."""
+    local = unique_email("idn").split("@")[0]
+    punycode, unicode = f"{local}@xn--exmple-cua.com", f"{local}@exämple.com"
+    signup(api, punycode)
+
+    as_punycode, as_unicode, revoked = cli(
+        ["show", punycode], ["show", f" {unicode.upper()} "], ["revoke-sessions", punycode]
+    )
+
+    for shown in (as_punycode, as_unicode):
+        assert shown.code == 0, shown
+        assert f"email:           {unicode}" in shown.out
+    assert revoked.code == 0, revoked
+    assert f"of {unicode}" in revoked.out
+
+
+def test_mfa_reset_turns_every_factor_off_and_is_audited(
+    cli: Callable[..., list[Run]], api: TestClient, db: Engine
+) -> None:
+    """For support: the factor goes (secret and recovery codes), the password and the
+    sessions stay; a user without a factor is a clear error, not a silent success."""
+    body = signup(api)
+    email, user_id, token = body["user"]["email"], body["user"]["id"], body["access_token"]
+    setup = api.post(
+        "/auth/mfa/totp/setup", json={"password": STRONG_PASSWORD}, headers=bearer(token)
+    )
+    confirm = api.post(
+        "/auth/mfa/totp/confirm",
+        json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
+        headers=bearer(token),
+    )
+    assert confirm.status_code == 200, confirm.text
+    assert login(api, email).json()["mfa_required"] is True
+    plain = signup(api)["user"]["email"]
+
+    reset, without = cli(["mfa-reset", email], ["mfa-reset", plain])
+
+    assert reset.code == 0, reset
+    assert f"second factor of {email} turned off" in reset.out
+    response = login(api, email)
+    assert response.status_code == 200, response.text
+    assert "mfa_required" not in response.json()
+    me = api.get("/auth/me", headers=bearer(token))  # the session it had stays
+    assert (me.status_code, me.json()["mfa_enabled"]) == (200, False)
+    assert shell_row(db, user_id, "mfa_reset")["email"] == email
+    with db.connect() as connection:
+        assert connection.execute(
+            text("SELECT totp_secret, mfa_enrolled_unverified FROM users WHERE email = :email"),
+            {"email": email},
+        ).one() == (None, False)
+        assert connection.execute(text("SELECT count(*) FROM recovery_codes")).scalar_one() == 0
+    assert_one_line_error(without, "no second factor", plain)
+    assert without.out == ""

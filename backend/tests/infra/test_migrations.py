@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, bindparam, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 import authapi.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from authapi.models import AuthEvent, AuthEventType
+from authapi.models.base import UTCDateTime
 from authapi.repositories import auth_events
 from support import (
     run_migrations,
@@ -323,3 +324,113 @@ def test_audit_counts_migration_keeps_rows_and_counts_floods(
         assert connection.execute(text("SELECT count(*) FROM auth_events")).scalar_one() == 2
     run_migrations(empty_database_url)
     assert schema_differences(engine) == []
+
+
+# -- 0007: how the second factor was enrolled ------------------------------------------
+
+DAY = timedelta(days=1)
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def insert_account(engine: Engine, email: str, *, mfa: bool, verified: int | None) -> str:
+    """A user at revision 0006 with the factor on or off, verified on day `verified`
+    (None: never); returns the id as stored."""
+    user_id = uuid.uuid4().hex
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_active, created_at, "
+                "email_verified_at, mfa_enabled) "
+                "VALUES (:id, :email, 'x', :on, :created_at, :verified_at, :mfa)"
+            ).bindparams(
+                bindparam("created_at", type_=UTCDateTime()),
+                bindparam("verified_at", type_=UTCDateTime()),
+            ),
+            {
+                "id": user_id,
+                "email": email,
+                "on": True,
+                "created_at": START,
+                "verified_at": START + verified * DAY if verified is not None else None,
+                "mfa": mfa,
+            },
+        )
+    return user_id
+
+
+def insert_events(engine: Engine, user_id: str, *events: tuple[str, int]) -> None:
+    """Audit rows of the user: (event type, day)."""
+    if not events:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO auth_events (id, user_id, event_type, created_at, count) "
+                "VALUES (:id, :user_id, :event_type, :at, 1)"
+            ).bindparams(bindparam("at", type_=UTCDateTime())),
+            [
+                {
+                    "id": uuid.uuid4().hex,
+                    "user_id": user_id,
+                    "event_type": kind,
+                    "at": START + day * DAY,
+                }
+                for kind, day in events
+            ],
+        )
+
+
+def test_enrolled_unverified_migration_backfills_from_the_audit_trail(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0007 upgrades a database in use: the flag is true for a factor on an address
+    still unverified, or verified only after the (newest) enrolment; false where the
+    address was proven first, even when an email change later re-set
+    `email_verified_at`, and where the trail has no enrolment left to judge by.
+    Downgrading drops the column and keeps every user."""
+    run_migrations(empty_database_url, "0006")
+    expected = {
+        "squatted@example.com": True,  # never verified
+        "reset-after@example.com": True,  # the owner's reset came after the enrolment
+        "clicked-after@example.com": True,  # the signup link came after the enrolment
+        "verified-first@example.com": False,
+        "changed-later@example.com": False,  # verified, enrolled, then a new address
+        "enrolled-again@example.com": False,  # off and on again once verified
+        "pruned@example.com": False,  # verified, no mfa_enabled row left
+        "no-factor@example.com": False,  # unverified, factor off
+    }
+    trails: dict[str, tuple[bool, int | None, list[tuple[str, int]]]] = {
+        "squatted@example.com": (True, None, [("mfa_enabled", 1)]),
+        "reset-after@example.com": (True, 3, [("mfa_enabled", 1), ("password_reset", 3)]),
+        "clicked-after@example.com": (True, 2, [("mfa_enabled", 1), ("email_verified", 2)]),
+        "verified-first@example.com": (True, 1, [("email_verified", 1), ("mfa_enabled", 2)]),
+        "changed-later@example.com": (
+            True,
+            4,
+            [("email_verified", 1), ("mfa_enabled", 2), ("email_changed", 4)],
+        ),
+        "enrolled-again@example.com": (
+            True,
+            2,
+            [("mfa_enabled", 1), ("email_verified", 2), ("mfa_disabled", 3), ("mfa_enabled", 4)],
+        ),
+        "pruned@example.com": (True, 1, []),
+        "no-factor@example.com": (False, None, [("signup", 0)]),
+    }
+    for email, (mfa, verified, events) in trails.items():
+        insert_events(engine, insert_account(engine, email, mfa=mfa, verified=verified), *events)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT email, mfa_enrolled_unverified FROM users")).all()
+    assert {email: bool(flag) for email, flag in rows} == expected
+
+    run_migrations(empty_database_url, "0006", down=True)
+
+    columns = {column["name"] for column in inspect(engine).get_columns("users")}
+    assert "mfa_enrolled_unverified" not in columns
+    with engine.connect() as connection:
+        emails = connection.execute(text("SELECT email FROM users")).scalars().all()
+    assert set(emails) == set(expected)

@@ -25,8 +25,9 @@ from authapi.db import commit_and_close, create_db_engine, end_reads, rollback_a
 from authapi.main import token_config_from_settings
 from authapi.models import AuthEvent, AuthSession, User
 from authapi.otp import SecretBox
-from authapi.rate_limit import LoginThrottle, MailLimit
+from authapi.rate_limit import ActionLimit, LoginThrottle, MailLimit
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
+from authapi.services.account import PasswordCheck
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import AuthService, IssuedToken
 from authapi.services.mail import MailService
@@ -58,9 +59,12 @@ def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) ->
         throttle=throttle,
         mail=MailService(settings, limit=MailLimit(settings), doorbell=threading.Event()),
         mfa=MfaService(
-            engine=engine,
-            hasher=hasher,
-            throttle=throttle,
+            passwords=PasswordCheck(
+                engine=engine,
+                hasher=hasher,
+                throttle=throttle,
+                confirmations=ActionLimit(settings, settings.rate_limit_password_confirm, "c"),
+            ),
             box=SecretBox(settings.mfa_encryption_key.get_secret_value()),
             issuer=settings.mfa_issuer,
             token_ttl=timedelta(seconds=settings.mfa_token_ttl_seconds),

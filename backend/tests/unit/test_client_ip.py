@@ -11,7 +11,8 @@ import ipaddress
 import pytest
 
 from authapi.config import IPNetwork
-from authapi.rate_limit import resolve_client_ip
+from authapi.metrics import is_allowed
+from authapi.rate_limit import UNKNOWN_CLIENT, limit_key, resolve_client_ip
 
 
 def networks(*cidrs: str) -> list[IPNetwork]:
@@ -70,10 +71,14 @@ def test_spaces_around_hops_do_not_matter() -> None:
         ", ,",
     ],
 )
-def test_garbage_forwarded_for_from_trusted_peer_falls_back_to_the_peer(
+def test_garbage_forwarded_for_from_trusted_peer_makes_the_client_unknown(
     forwarded_for: str,
 ) -> None:
-    assert resolve_client_ip("10.0.0.5", forwarded_for, PROXIES) == "10.0.0.5"
+    """Not the proxy's own address (finding 8): behind a local proxy that is loopback,
+    which /metrics allows. Unknown passes no allow-list and shares one limit bucket."""
+    assert resolve_client_ip("127.0.0.1", forwarded_for, PROXIES) == UNKNOWN_CLIENT
+    assert resolve_client_ip("10.0.0.5", forwarded_for, PROXIES) == UNKNOWN_CLIENT
+    assert not is_allowed(UNKNOWN_CLIENT, networks("127.0.0.0/8", "::1"))
 
 
 def test_ipv6_trusted_proxy_and_client() -> None:
@@ -96,3 +101,22 @@ def test_ipv6_hop_is_returned_in_canonical_form() -> None:
 def test_mixed_ipv4_and_ipv6_chain() -> None:
     trusted = networks("10.0.0.0/8", "fd00::/8")
     assert resolve_client_ip("10.0.0.5", "203.0.113.9, fd00::2", trusted) == "203.0.113.9"
+
+
+def test_an_ipv4_client_seen_through_ipv6_is_the_ipv4_client() -> None:
+    """`::ffff:a.b.c.d` is a.b.c.d (finding 4): one client, one count, one allow-list
+    entry, whether it came over IPv4 or a dual-stack socket."""
+    assert resolve_client_ip("::ffff:203.0.113.9", None, NO_PROXIES) == "203.0.113.9"
+    assert resolve_client_ip("::ffff:127.0.0.1", "203.0.113.9", PROXIES) == "203.0.113.9"
+    assert resolve_client_ip("10.0.0.5", "::ffff:198.51.100.7", PROXIES) == "198.51.100.7"
+
+
+def test_ipv6_clients_are_counted_by_their_network() -> None:
+    """A subscriber holds a /64: its 2**64 addresses are one client to the limits."""
+    assert limit_key("2001:db8:1:2::1", 64) == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64) == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::1", 64) == "2001:db8:1:3::/64"
+    assert limit_key("2001:db8:1:2::1", 48) == "2001:db8:1::/48"
+    assert limit_key("2001:db8:1:2::1", 128) == "2001:db8:1:2::1/128"
+    assert limit_key("203.0.113.9", 64) == "203.0.113.9"
+    assert limit_key(UNKNOWN_CLIENT, 64) == UNKNOWN_CLIENT

@@ -303,6 +303,22 @@ def test_token_with_a_non_uuid_session_id_is_refused(config: TokenConfig) -> Non
         decode_access_token(config, sign(valid_claims(sid="session-1")))
 
 
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1e300"])
+def test_a_time_claim_no_int_can_hold_is_refused(
+    config: TokenConfig, claim: str, number: str
+) -> None:
+    """Finding 13: `1e999` parses to infinity and python-jose's own checks call int()
+    on it (OverflowError, a 500 over HTTP); it must be a plain refusal."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = json.dumps({k: v for k, v in valid_claims().items() if k != claim})
+    payload = b64url(f'{claims[:-1]}, "{claim}": {number}}}'.encode())
+    signing_input = f"{header}.{payload}".encode()
+    signature = b64url(hmac.new(TEST_SECRET.encode(), signing_input, hashlib.sha256).digest())
+    with pytest.raises(TokenError):
+        decode_access_token(config, f"{header}.{payload}.{signature}")
+
+
 @pytest.mark.parametrize(
     "garbage",
     ["", "garbage", "a.b.c", "a.b", "....", "Bearer x", "eyJhbGciOiJIUzI1NiJ9.e30.", "\x00\xff"],

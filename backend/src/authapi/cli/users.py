@@ -1,4 +1,4 @@
-"""`python -m authapi users list|show|create|disable|enable|revoke-sessions|delete`.
+"""`python -m authapi users list|show|create|disable|enable|revoke-sessions|mfa-reset|delete`.
 
 Each command is one transaction, committed when it succeeds. Failures the operator
 can act on (an unknown email, a weak password, an unreachable database) print one
@@ -21,7 +21,11 @@ from authapi.config import Settings
 from authapi.db import create_db_engine
 from authapi.models.user import EMAIL_MAX_LENGTH
 from authapi.schemas.auth import PASSWORD_INPUT_MAX
-from authapi.schemas.common import no_control_characters, normalize_email
+from authapi.schemas.common import (
+    no_control_characters,
+    normalize_email,
+    normalize_login_email,
+)
 from authapi.security import PasswordHasher
 from authapi.services.admin import AdminService
 
@@ -64,6 +68,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("disable", _disable, "disable a user and revoke every session"),
         ("enable", _enable, "enable a disabled user"),
         ("revoke-sessions", _revoke_sessions, "log a user out everywhere"),
+        ("mfa-reset", _mfa_reset, "turn off every second factor of a user"),
     ]:
         action = actions.add_parser(name, help=text)
         action.add_argument("email")
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    contains = args.email_contains.strip().lower() if args.email_contains else None
+    contains = _lookup(args.email_contains) if args.email_contains else None
     rows = [
         [
             user.email,
@@ -119,7 +124,7 @@ def _list(service: AdminService, session: Session, args: argparse.Namespace) -> 
 
 
 def _show(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    detail = service.show_user(session, args.email)
+    detail = service.show_user(session, _lookup(args.email))
     user = detail.user
     fields = [
         ("email", user.email),
@@ -145,25 +150,35 @@ def _create(service: AdminService, session: Session, args: argparse.Namespace) -
 
 
 def _disable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    revoked = service.disable_user(session, args.email)
-    print(f"disabled {args.email.strip().lower()}; {revoked} session(s) revoked")
+    email = _lookup(args.email)
+    revoked = service.disable_user(session, email)
+    print(f"disabled {email}; {revoked} session(s) revoked")
 
 
 def _enable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    service.enable_user(session, args.email)
-    print(f"enabled {args.email.strip().lower()}")
+    email = _lookup(args.email)
+    service.enable_user(session, email)
+    print(f"enabled {email}")
 
 
 def _revoke_sessions(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    revoked = service.revoke_sessions(session, args.email)
-    print(f"revoked {revoked} session(s) of {args.email.strip().lower()}")
+    email = _lookup(args.email)
+    revoked = service.revoke_sessions(session, email)
+    print(f"revoked {revoked} session(s) of {email}")
+
+
+def _mfa_reset(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+    email = _lookup(args.email)
+    service.reset_mfa(session, email)
+    print(f"second factor of {email} turned off; the next login needs only the password")
 
 
 def _delete(service: AdminService, session: Session, args: argparse.Namespace) -> None:
     if not args.yes:
         raise InputError(f"deleting {args.email.strip()} cannot be undone; add --yes to confirm")
-    service.delete_user(session, args.email)
-    print(f"deleted {args.email.strip().lower()}")
+    email = _lookup(args.email)
+    service.delete_user(session, email)
+    print(f"deleted {email}")
 
 
 # -- input ------------------------------------------------------------------------
@@ -178,6 +193,16 @@ def _email(value: str) -> str:
     if len(email) > EMAIL_MAX_LENGTH:
         raise InputError(f"invalid email: at most {EMAIL_MAX_LENGTH} characters")
     return email
+
+
+def _lookup(value: str) -> str:
+    """The address in the form signup stores, to find an account by (as login does:
+    one that could never have signed up is refused only for control characters, and
+    otherwise simply not found)."""
+    try:
+        return normalize_login_email(value)
+    except ValueError as exc:
+        raise InputError(f"invalid email: {exc}") from None
 
 
 def _name(value: str | None) -> str | None:

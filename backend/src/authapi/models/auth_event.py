@@ -36,6 +36,9 @@ class AuthEventType(enum.StrEnum):
     MFA_FAILED = "mfa_failed"
     MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used"
     MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated"
+    # Every second factor taken off without the factor itself: by a reset link when it
+    # was enrolled before the address was proven, or from the shell (`users mfa-reset`).
+    MFA_RESET = "mfa_reset"
     # Written by `python -m authapi users ...` (reason "shell", user agent "authapi-cli").
     USER_CREATED = "user_created"
     USER_DISABLED = "user_disabled"

@@ -18,6 +18,10 @@ class MailKind(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
     EMAIL_CHANGE_NOTICE = "email_change_notice"
+    # To the old address once the change is done.
+    EMAIL_CHANGED_NOTICE = "email_changed_notice"
+    # To the owner of an address another account asked to change to.
+    EMAIL_IN_USE_NOTICE = "email_in_use_notice"
 
 
 class MailStatus(enum.StrEnum):

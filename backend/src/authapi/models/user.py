@@ -35,3 +35,10 @@ class User(SQLModel, table=True):
     # The RFC 6238 time step of the last accepted code: no code of it, or of an
     # earlier step, is accepted again (no replay).
     totp_last_step: int | None = Field(default=None, sa_column=Column(Integer()))
+    # True when the factor went on while `email_verified_at` was null: whoever enrolled
+    # it had not proved the address, so a reset by link (which proves it) takes it off.
+    # Recorded at enrolment, not compared with times later: an email change re-sets
+    # `email_verified_at`, and a factor enrolled on a proven address must stay.
+    mfa_enrolled_unverified: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )

@@ -6,7 +6,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
-from authapi.models import MailStatus, OutboxMessage
+from authapi.models import MailKind, MailStatus, OutboxMessage
+
+# Messages that carry a one-time link, minted when the message is composed.
+LINK_KINDS = (MailKind.VERIFY_EMAIL, MailKind.CHANGE_EMAIL, MailKind.PASSWORD_RESET)
 
 
 def add(session: Session, message: OutboxMessage) -> OutboxMessage:
@@ -101,3 +104,29 @@ def delete_for_user(session: Session, user_id: uuid.UUID, address: str) -> None:
             or_(col(OutboxMessage.user_id) == user_id, col(OutboxMessage.to_address) == address)
         )
     )
+
+
+def delete_queued_links(session: Session, user_id: uuid.UUID) -> None:
+    """The user's link mails not yet sent: their links would be minted when sent."""
+    session.execute(
+        delete(OutboxMessage).where(
+            col(OutboxMessage.user_id) == user_id,
+            col(OutboxMessage.kind).in_([kind.value for kind in LINK_KINDS]),
+            col(OutboxMessage.status) == MailStatus.QUEUED.value,
+        )
+    )
+
+
+def hold(session: Session, message_id: uuid.UUID) -> bool:
+    """Take the row's lock if the message is still queued (False: it was deleted
+    meanwhile). A sender holds it while it mints a link, so that a concurrent
+    void_pending either deletes the message first or waits and then voids the link."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.status) == MailStatus.QUEUED.value,
+        )
+        .values(attempts=col(OutboxMessage.attempts))
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]

@@ -69,10 +69,20 @@ def set_active(session: Session, user: User, *, active: bool) -> None:
     session.flush()
 
 
-def set_totp(session: Session, user: User, *, sealed_secret: str | None, enabled: bool) -> None:
-    """A pending setup (a secret, not enabled), the factor on, or off (no secret)."""
+def set_totp(
+    session: Session,
+    user: User,
+    *,
+    sealed_secret: str | None,
+    enabled: bool,
+    enrolled_unverified: bool = False,
+) -> None:
+    """A pending setup (a secret, not enabled), the factor on, or off (no secret).
+    `enrolled_unverified` (kept only while the factor is on): it went on while the
+    address was unverified."""
     user.totp_secret = sealed_secret
     user.mfa_enabled = enabled
+    user.mfa_enrolled_unverified = enabled and enrolled_unverified
     if not enabled:
         user.totp_last_step = None
     session.add(user)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from authapi.deps import AccountServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
+from authapi.body_limit import LargeBody
+from authapi.deps import (
+    AccountServiceDep,
+    ClientInfoDep,
+    CurrentPrincipal,
+    SessionDep,
+    TokenThenLargeBody,
+)
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
 from authapi.schemas.account import (
@@ -24,14 +31,16 @@ from authapi.schemas.auth import UserOut
 FORGOT_ACCEPTED = Accepted(detail="If an account uses this address, a reset link is on its way.")
 RESEND_ACCEPTED = Accepted(detail="If the address is still unverified, a new link is on its way.")
 CHANGE_ACCEPTED = Accepted(
-    detail="A confirmation link is on its way to the new address; "
+    detail="If the new address can be used, a confirmation link is on its way to it; "
     "the address changes when it is opened."
 )
 
-router = APIRouter(prefix="/auth", tags=["account"])
-# Reachable without a token, with a link token or an email: limited per client IP
-# before the body is parsed (main.py registers the limits).
-link_router = APIRouter(prefix="/auth", tags=["account"], route_class=RateLimitedRoute)
+router = APIRouter(prefix="/auth", tags=["account"], dependencies=[TokenThenLargeBody])
+# Reachable without a token (with a link token or an email), or mailing whoever is
+# named: limited per client IP before the body is parsed (main.py registers the limits).
+link_router = APIRouter(
+    prefix="/auth", tags=["account"], route_class=RateLimitedRoute, dependencies=[LargeBody]
+)
 
 
 @router.patch("/me", responses=problems(401, 422))
@@ -115,19 +124,24 @@ def verify_email(
 
 @router.post("/email/verify/resend", status_code=status.HTTP_202_ACCEPTED, responses=problems(401))
 def resend_verification(
-    principal: CurrentPrincipal, session: SessionDep, account: AccountServiceDep
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    account: AccountServiceDep,
+    client: ClientInfoDep,
 ) -> Accepted:
     """Mail a fresh verification link while the address is unverified."""
-    account.resend_verification(session, principal)
+    account.resend_verification(session, principal, client)
     return RESEND_ACCEPTED
 
 
-@router.post(
+@link_router.post(
     "/email/change",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(400, 401, 409, 422, 429),
+    responses=problems(400, 401, 422, 429),
 )
 def change_email(
+    request: Request,
+    response: Response,
     body: EmailChangeRequest,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -135,7 +149,11 @@ def change_email(
     client: ClientInfoDep,
 ) -> Accepted:
     """Ask to change the address: a link goes to the new address, a notice to the old.
-    The address changes only when the link is opened."""
+    The address changes only when the link is opened (409 `email_taken` then if it
+    was taken meanwhile). An address that already has an account gets the same 202,
+    and its owner a notice instead of a link: the answer never tells who has an
+    account. Limited per client IP (RATE_LIMIT_AUTH) and per account
+    (RATE_LIMIT_EMAIL_CHANGE)."""
     account.request_email_change(session, principal, body.new_email, body.password, client)
     return CHANGE_ACCEPTED
 

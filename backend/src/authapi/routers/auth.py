@@ -6,8 +6,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response, status
 
 from authapi import errors
+from authapi.body_limit import LargeBody
 from authapi.deps import AuthServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
 from authapi.rate_limit import RateLimitedRoute
+from authapi.routers.cookie_origin import ListedOrigin
 from authapi.routers.responses import problems
 from authapi.schemas.auth import (
     AuthResponse,
@@ -25,9 +27,15 @@ from authapi.services.auth import IssuedToken
 from authapi.services.mfa import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-# Endpoints that take credentials: each request counts against the per-IP limit
-# before its body is even parsed (main.py registers the limits).
-credentials_router = APIRouter(prefix="/auth", tags=["auth"], route_class=RateLimitedRoute)
+# Endpoints that take credentials (a password, a refresh token) and set the refresh
+# cookie: each request counts against the per-IP limit before its body is even parsed
+# (main.py registers the limits), then meets the cookie mode's Origin check.
+credentials_router = APIRouter(
+    prefix="/auth",
+    tags=["auth"],
+    route_class=RateLimitedRoute,
+    dependencies=[ListedOrigin, LargeBody],
+)
 
 # Tokens must not be kept by browsers or proxies.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -83,7 +91,7 @@ def _clear_refresh_cookie(request: Request, response: Response) -> None:
 
 
 @credentials_router.post(
-    "/signup", status_code=status.HTTP_201_CREATED, responses=problems(409, 422, 429)
+    "/signup", status_code=status.HTTP_201_CREATED, responses=problems(403, 409, 422, 429)
 )
 def signup(
     request: Request,
@@ -159,7 +167,7 @@ def token(
     return _token_response(issued, request, response)
 
 
-@router.post("/refresh", responses=problems(401, 403, 422))
+@credentials_router.post("/refresh", responses=problems(401, 403, 422, 429))
 def refresh(
     request: Request,
     response: Response,
@@ -171,7 +179,7 @@ def refresh(
     """Trade a refresh token for a new access token and the refresh token's successor.
     Each refresh token works once; presented again after a few seconds it ends its
     session. With REFRESH_TOKEN_COOKIE=true the token comes from the cookie, and only
-    from a page of an origin in CORS_ORIGINS."""
+    from a page of an origin in CORS_ORIGINS (as for every endpoint that sets it)."""
     if _cookie_mode(request):
         if body is not None and body.refresh_token is not None:
             raise errors.ValidationFailed(
@@ -184,8 +192,6 @@ def refresh(
                     }
                 ],
             )
-        if request.headers.get("origin") not in request.app.state.settings.cors_origins:
-            raise errors.OriginNotAllowed
         token = request.cookies.get(REFRESH_COOKIE)
         if token is not None and not _REFRESH_TOKEN_SHAPE.fullmatch(token):
             malformed = errors.TokenInvalid("The refresh token is invalid.")

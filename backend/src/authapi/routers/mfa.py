@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from authapi.body_limit import LargeBody
 from authapi.deps import (
     AuthServiceDep,
     ClientInfoDep,
     CurrentPrincipal,
     MfaServiceDep,
     SessionDep,
+    TokenThenLargeBody,
 )
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.auth import NO_STORE, auth_response
+from authapi.routers.cookie_origin import ListedOrigin
 from authapi.routers.responses import problems
 from authapi.schemas.auth import AuthResponse
 from authapi.schemas.mfa import (
@@ -24,10 +27,15 @@ from authapi.schemas.mfa import (
     TotpSetupRequest,
 )
 
-router = APIRouter(prefix="/auth/mfa", tags=["mfa"])
+router = APIRouter(prefix="/auth/mfa", tags=["mfa"], dependencies=[TokenThenLargeBody])
 # The second step takes no bearer token: limited per client IP before the body is
-# parsed, like login (main.py registers the limit).
-verify_router = APIRouter(prefix="/auth/mfa", tags=["mfa"], route_class=RateLimitedRoute)
+# parsed, like login (main.py registers the limit); it sets the refresh cookie too.
+verify_router = APIRouter(
+    prefix="/auth/mfa",
+    tags=["mfa"],
+    route_class=RateLimitedRoute,
+    dependencies=[ListedOrigin, LargeBody],
+)
 
 
 @router.post("/totp/setup", responses=problems(400, 401, 409, 422, 429))
@@ -93,7 +101,7 @@ def regenerate_recovery_codes(
     return RecoveryCodes(recovery_codes=codes)
 
 
-@verify_router.post("/verify", responses=problems(400, 401, 422, 429))
+@verify_router.post("/verify", responses=problems(400, 401, 403, 422, 429))
 def verify(
     request: Request,
     response: Response,

@@ -17,7 +17,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid, expired or revoked credentials (`WWW-Authenticate: Bearer`).",
     403: "Not allowed (`forbidden`: another user's resource; `email_not_verified` at "
     "login; `mfa_required` at /auth/token for an account with the second factor on; "
-    "`origin_not_allowed` at /auth/refresh in cookie mode).",
+    "`origin_not_allowed` in cookie mode, from a page of an origin not in CORS_ORIGINS, "
+    "at every endpoint that sets or reads the refresh cookie).",
     404: "Not found (`not_found`).",
     409: "In conflict with the account's state (`email_taken`; `mfa_already_enabled`, "
     "`mfa_not_enabled` at /auth/mfa/*).",

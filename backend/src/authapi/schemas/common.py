@@ -3,22 +3,32 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from authapi.models.user import EMAIL_MAX_LENGTH
 
 
-def normalize_email(value: str) -> str:
-    """Trim, validate the bare address (no display names, no DNS), lower-case it."""
+def canonical_email(value: str, *, lookup: bool = False) -> str:
+    """The one form an address is stored in and looked up by, wherever it comes from
+    (signup, login, forgot, the shell): trimmed, email-validator's normalized form
+    (the domain IDNA-decoded, so `xn--exmple-cua.com` and `exämple.com` are one
+    domain; NFC), lower-cased. A refused address raises ValueError, unless `lookup`:
+    then it is only trimmed, lower-cased and composed, and matches no account."""
     candidate = value.strip()
-    if "<" in candidate or ">" in candidate or any(ch.isspace() for ch in candidate):
-        raise ValueError("enter a bare email address such as name@example.com")
     try:
-        result = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
-    return result.normalized.lower()
+        if "<" in candidate or ">" in candidate or any(ch.isspace() for ch in candidate):
+            raise ValueError("enter a bare email address such as name@example.com")
+        candidate = validate_email(candidate, check_deliverability=False).normalized
+    except ValueError as exc:  # EmailNotValidError is one
+        if not lookup:
+            raise ValueError(str(exc)) from None
+    return unicodedata.normalize("NFC", candidate.lower())
+
+
+def normalize_email(value: str) -> str:
+    """Signup's rule: a valid bare address (no display names, no DNS), canonical."""
+    return canonical_email(value)
 
 
 Email = Annotated[
@@ -29,12 +39,11 @@ Email = Annotated[
 
 
 def normalize_login_email(value: str) -> str:
-    """Trim, lower-case and compose (NFC, as signup stores it, so that `é` typed as
-    `e` + accent still matches), nothing more: an address that could never have
-    signed up simply matches no account and gets the same 401 as any other unknown
-    email. Control characters are refused (422): PostgreSQL cannot even compare
-    text with NUL."""
-    return unicodedata.normalize("NFC", no_control_characters(value).strip().lower())
+    """The canonical form of what was typed, never a refusal of its shape: an address
+    that could never have signed up simply matches no account and gets the same 401
+    as any other unknown email. Control characters are refused (422): PostgreSQL
+    cannot even compare text with NUL."""
+    return canonical_email(no_control_characters(value), lookup=True)
 
 
 # Login takes what the user typed; only signup decides what a valid address is.
@@ -100,3 +109,5 @@ class Problem(BaseModel):
     code: str
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    # With `errors`: how many were found; `errors` lists the first 20 only.
+    error_count: int | None = None

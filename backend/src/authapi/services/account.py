@@ -5,6 +5,7 @@ token; every change by a logged-in user needs the password again where it matter
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -17,9 +18,12 @@ from authapi.repositories import auth_events, links, outbox, recovery_codes, ses
 from authapi.security import PasswordHasher, hash_token
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import LoginThrottle, Principal
+from authapi.services.auth import Principal
+from authapi.services.factors import remove_unproven
 from authapi.services.mail import MailService
 from authapi.services.passwords import password_problems
+from authapi.services.pending import void_pending
+from authapi.services.throttle import ActionLimit, LoginThrottle, begin_attempt, within_limit
 
 
 def erase_user(session: Session, user: User) -> None:
@@ -34,50 +38,53 @@ def erase_user(session: Session, user: User) -> None:
     users.delete(session, user)
 
 
-def confirm_password(
-    engine: Engine,
-    hasher: PasswordHasher,
-    throttle: LoginThrottle,
-    user: User,
-    password: str,
-    client: ClientInfo,
-) -> None:
-    """The password again, for changes that matter (400 wrong_password). Wrong guesses
-    count in the per-account login throttle: a stolen access token must not become a
-    way to guess the password without limit. Shared with the second factor's service."""
-    wait = throttle.retry_after(user.email)
-    if wait is not None:
-        audit.record_failure(
-            engine, AuthEventType.TOO_MANY_ATTEMPTS, client, user_id=user.id, email=user.email
-        )
-        raise errors.with_retry_after(errors.TooManyAttempts(), wait)
-    if not hasher.verify(password, user.password_hash):
-        throttle.record_failure(user.email)
-        audit.record_failure(
-            engine,
-            AuthEventType.LOGIN_FAILURE,
-            client,
-            user_id=user.id,
-            email=user.email,
-            reason="wrong_password",
-        )
-        raise errors.WrongPassword
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """What a password confirmation needs: the hasher, the per-account throttle that
+    wrong guesses count in, and the limit on confirmations of any outcome."""
+
+    engine: Engine
+    hasher: PasswordHasher
+    throttle: LoginThrottle
+    confirmations: ActionLimit
+
+    def confirm(self, user: User, password: str, client: ClientInfo) -> None:
+        """The password again, for changes that matter (400 wrong_password).
+
+        Wrong guesses count in the per-account login throttle: a stolen access token
+        must not become a way to guess the password without limit. Every
+        confirmation, right or wrong, counts in RATE_LIMIT_PASSWORD_CONFIRM per account
+        and per client: each costs a bcrypt check, and one account looping on a right
+        password would otherwise keep the hasher from everyone else's logins."""
+        within_limit(self.confirmations, f"user:{user.id}", f"ip:{client.requester}")
+        attempt = begin_attempt(self.engine, self.throttle, user.email, client, user.id)
+        if not self.hasher.verify(password, user.password_hash):
+            audit.record_failure(
+                self.engine,
+                AuthEventType.LOGIN_FAILURE,
+                client,
+                user_id=user.id,
+                email=user.email,
+                reason="wrong_password",
+            )
+            raise errors.WrongPassword
+        attempt.succeeded()
 
 
 class AccountService:
     def __init__(
         self,
         *,
-        engine: Engine,
-        hasher: PasswordHasher,
-        throttle: LoginThrottle,
+        passwords: PasswordCheck,
         mail: MailService,
+        email_changes: ActionLimit,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._engine = engine
-        self._hasher = hasher
-        self._throttle = throttle
+        self._passwords = passwords
+        self._hasher = passwords.hasher
+        self._throttle = passwords.throttle
         self._mail = mail
+        self._email_changes = email_changes
         self._clock = clock
 
     # -- logged in ---------------------------------------------------------------
@@ -113,16 +120,22 @@ class AccountService:
         self._confirm_password(user, current_password, client)
         users.set_password_hash(session, user, self._hasher.hash(new_password))
         sessions.revoke_others(session, user.id, principal.session_id, self._clock())
-        links.void(session, user.id, [LinkPurpose.PASSWORD_RESET])
+        # Every link and challenge out, not only resets: a pending email change asked
+        # for by whoever had the old password must not complete after this.
+        void_pending(session, user.id)
         audit.record(
             session, AuthEventType.PASSWORD_CHANGED, client, user_id=user.id, email=user.email
         )
         self._mail.queue_password_changed(session, user, reset=False)
 
-    def resend_verification(self, session: Session, principal: Principal) -> None:
+    def resend_verification(
+        self, session: Session, principal: Principal, client: ClientInfo
+    ) -> None:
         user = self._user(session, principal)
         if user.email_verified_at is None:
-            self._mail.queue_link(session, MailKind.VERIFY_EMAIL, user.id, user.email)
+            self._mail.queue_link(
+                session, MailKind.VERIFY_EMAIL, user.id, user.email, client.requester
+            )
 
     def request_email_change(
         self,
@@ -133,8 +146,11 @@ class AccountService:
         client: ClientInfo,
     ) -> None:
         """Mails a link to the new address and a notice to the old one; the address
-        changes only when the link is opened (see `verify_email`)."""
+        changes only when the link is opened (see `verify_email`). A taken address
+        gets the same answer, and its owner a notice instead of a link, so that a
+        change request never tells whether an address has an account."""
         user = self._user(session, principal)
+        within_limit(self._email_changes, f"user:{user.id}")
         if new_email == user.email:
             raise errors.ValidationFailed(
                 "The new email is the account's current email.",
@@ -147,10 +163,13 @@ class AccountService:
                 ],
             )
         self._confirm_password(user, password, client)
-        if users.get_by_email(session, new_email) is not None:
-            raise errors.EmailTaken
+        owner = users.get_by_email(session, new_email)
+        if owner is not None:
+            self._mail.queue_email_in_use_notice(session, owner, client.requester)
         # The notice goes with the link only: without a link there is no change to warn of.
-        if self._mail.queue_link(session, MailKind.CHANGE_EMAIL, user.id, new_email):
+        elif self._mail.queue_link(
+            session, MailKind.CHANGE_EMAIL, user.id, new_email, client.requester
+        ):
             self._mail.queue_email_change_notice(session, user, new_email)
         audit.record(
             session, AuthEventType.EMAIL_CHANGE_REQUESTED, client, user_id=user.id, email=new_email
@@ -174,7 +193,7 @@ class AccountService:
         nobody to send it to, so neither the answer nor its timing tells."""
         user = users.get_by_email(session, email)
         recipient = user.id if user is not None and user.is_active else None
-        self._mail.queue_link(session, MailKind.PASSWORD_RESET, recipient, email)
+        self._mail.queue_link(session, MailKind.PASSWORD_RESET, recipient, email, client.requester)
         audit.record(
             session,
             AuthEventType.PASSWORD_RESET_REQUESTED,
@@ -198,15 +217,18 @@ class AccountService:
         if user.email_verified_at is None:  # the link reached the inbox: the address is real
             user.email_verified_at = now
             users.save(session, user)
+        # The address is proven now: a factor enrolled before it was may be a squatter's.
+        factor_removed = remove_unproven(session, user, client)
         sessions.revoke_all_for_user(session, user.id, now)
-        links.void(session, user.id, [LinkPurpose.PASSWORD_RESET])
+        # Every other link and challenge too (an email change, an mfa_token).
+        void_pending(session, user.id)
         # Whoever reset the password holds the inbox; failed guesses before it no longer
         # keep the owner out.
         self._throttle.clear(user.email)
         audit.record(
             session, AuthEventType.PASSWORD_RESET, client, user_id=user.id, email=user.email
         )
-        self._mail.queue_password_changed(session, user, reset=True)
+        self._mail.queue_password_changed(session, user, reset=True, factor_removed=factor_removed)
 
     def verify_email(self, session: Session, token: str, client: ClientInfo) -> User:
         """Confirms the signup address, or completes an email change."""
@@ -224,13 +246,16 @@ class AccountService:
                 )
             return user
 
+        old_email = user.email
         user.email, user.email_verified_at = link.email, now
         try:
             users.save(session, user)
         except users.EmailAlreadyStored:  # someone signed up with it meanwhile
             raise errors.EmailTaken from None
         # Links sent to the old address (a reset, a verification) must not work now.
-        links.void(session, user.id, list(LinkPurpose))
+        void_pending(session, user.id)
+        # The old address hears of it: if this was not its owner, they know today.
+        self._mail.queue_email_changed_notice(session, user, old_email)
         audit.record(
             session,
             AuthEventType.EMAIL_CHANGED,
@@ -270,4 +295,4 @@ class AccountService:
             raise errors.WeakPassword(errors=problems)
 
     def _confirm_password(self, user: User, password: str, client: ClientInfo) -> None:
-        confirm_password(self._engine, self._hasher, self._throttle, user, password, client)
+        self._passwords.confirm(user, password, client)

@@ -18,7 +18,7 @@ from authapi.models import AuthEventType, User
 from authapi.models.base import utcnow
 from authapi.repositories import sessions, users
 from authapi.security import PasswordHasher
-from authapi.services import audit
+from authapi.services import audit, factors
 from authapi.services.account import erase_user
 from authapi.services.audit import ClientInfo
 from authapi.services.auth import deactivate_user
@@ -93,6 +93,16 @@ class AdminService:
         self._record(session, AuthEventType.SESSIONS_REVOKED, user)
         return revoked
 
+    def reset_mfa(self, session: Session, email: str) -> None:
+        """Every second factor off, for support once the owner has proved who they are
+        some other way (a lost phone and lost recovery codes, or a squatter's factor
+        on their address). The password and sessions stay as they are."""
+        user = self._user(session, email)
+        if not factors.has_any(user):
+            raise errors.MfaNotEnabled(f"{user.email} has no second factor to reset")
+        factors.remove_all(session, user)
+        self._record(session, AuthEventType.MFA_RESET, user)
+
     def delete_user(self, session: Session, email: str) -> None:
         """The same erasure as self-service deletion, audited the same way but for
         the actor: audit rows stay, with the email erased."""
@@ -108,7 +118,9 @@ class AdminService:
 
     @staticmethod
     def _user(session: Session, email: str) -> User:
-        user = users.get_by_email(session, email.strip().lower())
+        """`email` as the caller normalised it (schemas.common.canonical_email), the
+        one form signup stores: no second normaliser here to drift from it."""
+        user = users.get_by_email(session, email)
         if user is None:
             raise errors.NotFound(f"no user with the email {email.strip()!r}")
         return user

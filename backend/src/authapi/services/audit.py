@@ -69,12 +69,21 @@ class ClientInfo:
     ip_address: str | None
     user_agent: str | None
     request_id: str | None
+    # The client as the per-IP limits count it: its address, or an IPv6 client's
+    # network (rate_limit.limit_key). Flood rows count by it too.
+    limit_key: str | None = None
+
+    @property
+    def requester(self) -> str:
+        """Whose count a per-client limit takes (the shell has no address)."""
+        return self.limit_key or self.ip_address or "none"
 
     def __post_init__(self) -> None:
         for name, max_length in (
             ("ip_address", IP_ADDRESS_MAX_LENGTH),
             ("user_agent", USER_AGENT_MAX_LENGTH),
             ("request_id", REQUEST_ID_MAX_LENGTH),
+            ("limit_key", IP_ADDRESS_MAX_LENGTH),
         ):
             object.__setattr__(self, name, storable_text(getattr(self, name), max_length))
 
@@ -108,8 +117,12 @@ def _counted(event: AuthEvent, event_type: AuthEventType) -> bool:
     return event.user_id is None and event_type in COUNTED_TYPES
 
 
-def _write(session: Session, event: AuthEvent, event_type: AuthEventType) -> None:
+def _write(
+    session: Session, event: AuthEvent, event_type: AuthEventType, client: ClientInfo
+) -> None:
     if _counted(event, event_type):
+        # One row for a whole IPv6 network: its holder has 2**64 addresses to send from.
+        event.ip_address = client.limit_key or event.ip_address
         event.bucket = flood_bucket(event.created_at)
         auth_events.add_to_flood_row(session, event)
     else:
@@ -126,7 +139,7 @@ def record(
     reason: str | None = None,
 ) -> None:
     event = _event(event_type, client, user_id=user_id, email=email, reason=reason)
-    _write(session, event, event_type)
+    _write(session, event, event_type, client)
 
 
 def record_failure(
@@ -150,7 +163,7 @@ def record_failure(
                 # flood on PostgreSQL 20-35% faster (bench/flood.py). A crash may
                 # lose the last counts of a flood; nothing else is written here.
                 auth_events.commit_without_waiting_for_disk(session)
-            _write(session, event, event_type)
+            _write(session, event, event_type, client)
             session.commit()
     except SQLAlchemyError:
         logger.warning("could not record %s audit event", event_type.value, exc_info=True)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
@@ -33,15 +33,11 @@ from authapi.services import audit
 from authapi.services.audit import ClientInfo
 from authapi.services.mail import MailService
 from authapi.services.passwords import password_problems
+from authapi.services.pending import void_pending
+from authapi.services.throttle import LoginThrottle, begin_attempt
 
 if TYPE_CHECKING:  # services.mfa imports this module
     from authapi.services.mfa import MfaChallenge, MfaService
-
-
-class LoginThrottle(Protocol):
-    def retry_after(self, email: str) -> int | None: ...
-    def record_failure(self, email: str) -> None: ...
-    def clear(self, email: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +72,7 @@ def deactivate_user(session: Session, user: User, now: datetime) -> int:
     working; returns how many sessions were revoked. Shared by AuthService and
     `python -m authapi users disable`."""
     users.set_active(session, user, active=False)
+    void_pending(session, user.id)
     return sessions.revoke_all_for_user(session, user.id, now)
 
 
@@ -125,7 +122,7 @@ class AuthService:
         except users.EmailAlreadyStored:  # lost a race with a concurrent signup
             raise errors.EmailTaken from None
         audit.record(session, AuthEventType.SIGNUP, client, user_id=user.id, email=email)
-        self._mail.queue_link(session, MailKind.VERIFY_EMAIL, user.id, email)
+        self._mail.queue_link(session, MailKind.VERIFY_EMAIL, user.id, email, client.requester)
         if self._require_verified_email:
             return user, None
         return user, self._issue(session, user, client)
@@ -164,11 +161,7 @@ class AuthService:
         self, session: Session, email: str, password: str, client: ClientInfo
     ) -> User:
         """The user whose password this is, or the refusal (nothing written)."""
-        wait = self._throttle.retry_after(email)
-        if wait is not None:
-            audit.record_failure(self._engine, AuthEventType.TOO_MANY_ATTEMPTS, client, email=email)
-            raise errors.with_retry_after(errors.TooManyAttempts(), wait)
-
+        attempt = begin_attempt(self._engine, self._throttle, email, client)
         user = users.get_by_email(session, email)
         end_reads(session)
         # Every path verifies one bcrypt hash, so response time does not tell an
@@ -180,6 +173,7 @@ class AuthService:
             raise self._login_failed(client, email, user.id, "bad_password")
         if not user.is_active:
             raise self._login_failed(client, email, user.id, "disabled")
+        attempt.succeeded()
         # Only after the password proved right: the 403 tells nothing to a guesser.
         if self._require_verified_email and user.email_verified_at is None:
             self._audit_login_failure(client, email, user.id, "email_not_verified")
@@ -227,8 +221,8 @@ class AuthService:
     def _login_failed(
         self, client: ClientInfo, email: str, user_id: uuid.UUID | None, reason: str
     ) -> errors.InvalidCredentials:
-        """Count the failure, audit it, and return the one answer all failures get."""
-        self._throttle.record_failure(email)
+        """Audit the failure (its attempt stays counted in the throttle) and return the
+        one answer all failures get."""
         self._audit_login_failure(client, email, user_id, reason)
         return errors.InvalidCredentials()
 
@@ -388,7 +382,10 @@ class AuthService:
         )
 
     def logout_all(self, session: Session, principal: Principal, client: ClientInfo) -> None:
+        """Every session ends, and every link or challenge still out: whoever made the
+        user log out everywhere must not come back through a pending email change."""
         sessions.revoke_all_for_user(session, principal.user.id, self._clock())
+        void_pending(session, principal.user.id)
         audit.record(
             session,
             AuthEventType.LOGOUT_ALL,

@@ -38,6 +38,8 @@ SUBJECTS = {
     MailKind.PASSWORD_RESET: "Reset your password",
     MailKind.PASSWORD_CHANGED: "Your password was changed",
     MailKind.EMAIL_CHANGE_NOTICE: "Your email address is being changed",
+    MailKind.EMAIL_CHANGED_NOTICE: "Your email address was changed",
+    MailKind.EMAIL_IN_USE_NOTICE: "Someone tried to use your email address",
 }
 
 _VERIFY = """Hello,
@@ -83,6 +85,28 @@ The change happens only when the link sent to the new address is opened.
 If this was not you, change your password now: your password was used to ask for it.
 """
 
+_FACTOR_REMOVED = """
+The second factor (authenticator app) of the account was turned off too: it had been
+set up before this address was confirmed, so it may not have been yours. If it was,
+set it up again in your account settings.
+"""
+_EMAIL_CHANGED_NOTICE = """Hello,
+
+the address of your account was changed from {old_email} to {new_email} at {when} UTC.
+Mail about the account now goes to the new address only.
+
+If this was not you, your account may have been taken over: contact support, and
+tell them this mail's date.
+"""
+_EMAIL_IN_USE_NOTICE = """Hello,
+
+someone logged in to another account asked to change its address to {email}, which
+is the address of your account. Nothing was changed: your account stays as it was,
+and the other account did not learn that this address has an account.
+
+If this was you, you already have an account with this address: log in to it.
+"""
+
 # Which link a mail carries: its purpose, template setting and lifetime setting.
 _LINKS: dict[MailKind, tuple[LinkPurpose, str]] = {
     MailKind.VERIFY_EMAIL: (LinkPurpose.VERIFY_EMAIL, _VERIFY),
@@ -100,9 +124,10 @@ def _human(seconds: int) -> str:
 
 
 class AddressLimit(Protocol):
-    """MAIL_RATE_LIMIT (rate_limit.MailLimit): counts one mail, False when over."""
+    """MAIL_RATE_LIMIT and MAIL_ADDRESS_LIMIT (rate_limit.MailLimit): counts one mail
+    to `address` asked for by `requester`, False when over."""
 
-    def allow(self, address: str) -> bool: ...
+    def allow(self, address: str, requester: str) -> bool: ...
 
 
 def run_after_commit(session: Session, hook: Callable[[], None]) -> None:
@@ -127,30 +152,62 @@ class MailService:
     # -- queueing (in the request's transaction) --------------------------------
 
     def queue_link(
-        self, session: Session, kind: MailKind, user_id: uuid.UUID | None, to_address: str
+        self,
+        session: Session,
+        kind: MailKind,
+        user_id: uuid.UUID | None,
+        to_address: str,
+        requester: str,
     ) -> bool:
-        """Queue a mail with a link, unless the address had its MAIL_RATE_LIMIT;
-        the caller answers the same either way. `user_id` None queues a mail that
-        will never be sent: the sender drops it (see forgot-password)."""
-        if not self._limit.allow(to_address):
-            metrics.MAIL_RATE_LIMITED.labels(kind.value).inc()
-            logger.info("link mail not queued: the address reached MAIL_RATE_LIMIT")
+        """Queue a mail with a link, unless the address had its mail limit (per
+        `requester`, the asking client's limit key, and in all); the caller answers
+        the same either way. `user_id` None queues a mail that will never be sent:
+        the sender drops it (see forgot-password)."""
+        if not self._allowed(kind, to_address, requester):
             return False
         self._queue(session, OutboxMessage(kind=kind.value, user_id=user_id, to_address=to_address))
         return True
 
-    def queue_password_changed(self, session: Session, user: User, *, reset: bool) -> None:
+    def _allowed(self, kind: MailKind, to_address: str, requester: str) -> bool:
+        if self._limit.allow(to_address, requester):
+            return True
+        metrics.MAIL_RATE_LIMITED.labels(kind.value).inc()
+        logger.info("mail not queued: the address reached its mail limit")
+        return False
+
+    def queue_password_changed(
+        self, session: Session, user: User, *, reset: bool, factor_removed: bool = False
+    ) -> None:
         body = _CHANGED_NOTICE.format(
             email=user.email,
             how="reset with an emailed link" if reset else "changed",
             sessions="every session" if reset else "every other session",
             when=self._clock().strftime("%Y-%m-%d %H:%M"),
         )
+        if factor_removed:
+            body += _FACTOR_REMOVED
         self._queue_notice(session, MailKind.PASSWORD_CHANGED, user, user.email, body)
 
     def queue_email_change_notice(self, session: Session, user: User, new_email: str) -> None:
         body = _EMAIL_CHANGE_NOTICE.format(email=user.email, new_email=new_email)
         self._queue_notice(session, MailKind.EMAIL_CHANGE_NOTICE, user, user.email, body)
+
+    def queue_email_changed_notice(self, session: Session, user: User, old_email: str) -> None:
+        """To the address the account had: its owner learns of a change they did not make."""
+        body = _EMAIL_CHANGED_NOTICE.format(
+            old_email=old_email,
+            new_email=user.email,
+            when=self._clock().strftime("%Y-%m-%d %H:%M"),
+        )
+        self._queue_notice(session, MailKind.EMAIL_CHANGED_NOTICE, user, old_email, body)
+
+    def queue_email_in_use_notice(self, session: Session, owner: User, requester: str) -> None:
+        """Instead of a link, to the owner of an address another account asked for:
+        the asker gets the same answer as for a free address, so learns nothing. It
+        counts in the address's mail limit like a link would."""
+        if self._allowed(MailKind.EMAIL_IN_USE_NOTICE, owner.email, requester):
+            body = _EMAIL_IN_USE_NOTICE.format(email=owner.email)
+            self._queue_notice(session, MailKind.EMAIL_IN_USE_NOTICE, owner, owner.email, body)
 
     def _queue_notice(
         self, session: Session, kind: MailKind, user: User, to_address: str, body: str
@@ -182,6 +239,11 @@ class MailService:
         return mail
 
     def _link_body(self, session: Session, kind: MailKind, message: OutboxMessage) -> str | None:
+        # First, the message's row lock: a void_pending (password change, reset,
+        # logout everywhere) deleting it either did so already, or waits for this
+        # transaction and then voids the link minted here.
+        if not outbox.hold(session, message.id):
+            return None
         user = users.get_by_id(session, message.user_id) if message.user_id else None
         if user is None or not user.is_active:
             return None

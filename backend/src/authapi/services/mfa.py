@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from authapi import errors, otp
@@ -20,11 +19,12 @@ from authapi.models import AuthEventType, Link, LinkPurpose, User
 from authapi.models.base import utcnow
 from authapi.otp import SecretBox, SecretUnreadable
 from authapi.repositories import links, recovery_codes, users
-from authapi.security import PasswordHasher, hash_token, new_link_token
-from authapi.services import audit
-from authapi.services.account import confirm_password
+from authapi.security import hash_token, new_link_token
+from authapi.services import audit, factors
+from authapi.services.account import PasswordCheck
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import LoginThrottle, Principal
+from authapi.services.auth import Principal
+from authapi.services.throttle import begin_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,15 @@ class MfaService:
     def __init__(
         self,
         *,
-        engine: Engine,
-        hasher: PasswordHasher,
-        throttle: LoginThrottle,
+        passwords: PasswordCheck,
         box: SecretBox,
         issuer: str,
         token_ttl: timedelta,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._engine = engine
-        self._hasher = hasher
-        self._throttle = throttle
+        self._passwords = passwords
+        self._engine = passwords.engine
+        self._throttle = passwords.throttle
         self._box = box
         self._issuer = issuer
         self._token_ttl = token_ttl
@@ -89,7 +87,15 @@ class MfaService:
         if user.totp_secret is None:
             raise errors.MfaNotEnabled("No setup is pending: start at /auth/mfa/totp/setup.")
         self._check_code(session, user, code, client, recovery=False)
-        users.set_totp(session, user, sealed_secret=user.totp_secret, enabled=True)
+        # Allowed on an unverified address (unverified users are full users without
+        # REQUIRE_VERIFIED_EMAIL), but remembered: see factors.remove_unproven.
+        users.set_totp(
+            session,
+            user,
+            sealed_secret=user.totp_secret,
+            enabled=True,
+            enrolled_unverified=user.email_verified_at is None,
+        )
         codes = self._new_recovery_codes(session, user)
         audit.record(session, AuthEventType.MFA_ENABLED, client, user_id=user.id, email=user.email)
         return codes
@@ -101,8 +107,7 @@ class MfaService:
         user = self._enabled_user(session, principal)
         self._confirm_password(user, password, client)
         self._check_code(session, user, code, client)
-        users.set_totp(session, user, sealed_secret=None, enabled=False)
-        recovery_codes.delete_for_user(session, user.id)
+        factors.remove_all(session, user)
         audit.record(session, AuthEventType.MFA_DISABLED, client, user_id=user.id, email=user.email)
 
     def regenerate_recovery_codes(
@@ -173,13 +178,15 @@ class MfaService:
         self, session: Session, user: User, code: str, client: ClientInfo, *, recovery: bool = True
     ) -> str:
         """Accept a TOTP code never accepted before (nor one older than the last), or
-        spend an unused recovery code; else count the failure and refuse."""
-        self._check_throttle(user, client)
+        spend an unused recovery code; else refuse (the attempt stays counted)."""
+        attempt = begin_attempt(self._engine, self._throttle, user.email, client, user.id)
         if otp.is_totp_code(code):
             step = otp.matching_step(self._secret(user), code, self._clock())
             if step is not None and users.advance_totp_step(session, user.id, step):
+                attempt.succeeded()
                 return "totp"
         elif recovery and recovery_codes.consume(session, user.id, otp.hash_recovery_code(code)):
+            attempt.succeeded()
             audit.record(
                 session,
                 AuthEventType.MFA_RECOVERY_CODE_USED,
@@ -193,7 +200,6 @@ class MfaService:
         # lost), so that the failure's audit row, written in a transaction of its own,
         # does not wait on this transaction's write lock (SQLite).
         session.rollback()
-        self._throttle.record_failure(email)
         audit.record_failure(
             self._engine,
             AuthEventType.MFA_FAILED,
@@ -203,18 +209,6 @@ class MfaService:
             reason="totp" if otp.is_totp_code(code) else "recovery_code",
         )
         raise errors.InvalidCode
-
-    def _check_throttle(self, user: User, client: ClientInfo) -> None:
-        wait = self._throttle.retry_after(user.email)
-        if wait is not None:
-            audit.record_failure(
-                self._engine,
-                AuthEventType.TOO_MANY_ATTEMPTS,
-                client,
-                user_id=user.id,
-                email=user.email,
-            )
-            raise errors.with_retry_after(errors.TooManyAttempts(), wait)
 
     def _secret(self, user: User) -> str:
         if user.totp_secret is None:  # the factor went off meanwhile
@@ -232,7 +226,7 @@ class MfaService:
         return codes
 
     def _confirm_password(self, user: User, password: str, client: ClientInfo) -> None:
-        confirm_password(self._engine, self._hasher, self._throttle, user, password, client)
+        self._passwords.confirm(user, password, client)
 
     def _user(self, session: Session, principal: Principal) -> User:
         user = users.get_by_id(session, principal.user.id)
