@@ -6,7 +6,9 @@ password change or reset, disabling, and "log out everywhere" void all of it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -172,3 +174,39 @@ def test_an_mfa_token_from_before_a_reset_cannot_finish_a_login_after_it(
     assert "access_token" not in response.text
     again = login(mail_client, email, NEW_PASSWORD)
     assert again.json()["mfa_required"] is True, "the factor itself stays on"
+
+
+def test_a_link_minted_while_the_owner_changes_the_password_dies_with_the_rest(
+    mail_client: TestClient, mailbox: Mailbox
+) -> None:
+    """The sender mints a link when it composes a mail, in a transaction of its own.
+    One composing while the password change runs: the change waits for it (the
+    message's row lock), then voids the link it made. Its mail may still go out, with
+    a dead link; never a live one."""
+    email, attacker_inbox = unique_email("victim"), unique_email("attacker")
+    owner = signup(mail_client, email)["access_token"]
+    mailbox.wait_for(email)
+    sender = mail_client.app.state.mail_sender  # type: ignore[attr-defined]
+    sender.stop()
+    ask_email_change(mail_client, owner, attacker_inbox)
+    engine = mail_client.app.state.engine  # type: ignore[attr-defined]
+
+    with Session(engine, expire_on_commit=False) as composing:
+        (queued,) = composing.exec(
+            select(OutboxMessage).where(col(OutboxMessage.to_address) == attacker_inbox)
+        ).all()
+        mail = sender._compose(composing, queued)  # holds the row, mints the link
+        assert mail is not None
+        minted = link_token(mail)
+        with ThreadPoolExecutor(1) as pool:
+            change = pool.submit(_change_password, mail_client, mailbox, email, owner)
+            time.sleep(0.5)  # the change is now waiting for the composing transaction
+            assert not change.done()
+            composing.commit()
+            change.result(timeout=30)
+
+    assert_problem(
+        mail_client.post("/auth/email/verify", json={"token": minted}), 400, "link_invalid"
+    )
+    with Session(engine) as session:
+        assert session.get(OutboxMessage, queued.id) is None

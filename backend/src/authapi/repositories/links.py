@@ -44,15 +44,23 @@ def consume(session: Session, link_id: uuid.UUID, now: datetime) -> bool:
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def void(session: Session, user_id: uuid.UUID, purposes: Collection[LinkPurpose]) -> None:
-    """Delete the user's outstanding links of these purposes: they can never be used."""
-    session.execute(
-        delete(Link).where(
-            col(Link.user_id) == user_id,
-            col(Link.purpose).in_([purpose.value for purpose in purposes]),
-            col(Link.used_at).is_(None),
-        )
+def void(
+    session: Session,
+    user_id: uuid.UUID,
+    purposes: Collection[LinkPurpose],
+    *,
+    keep: uuid.UUID | None = None,
+) -> None:
+    """Delete the user's outstanding links of these purposes (but `keep`): they can
+    never be used."""
+    statement = delete(Link).where(
+        col(Link.user_id) == user_id,
+        col(Link.purpose).in_([purpose.value for purpose in purposes]),
+        col(Link.used_at).is_(None),
     )
+    if keep is not None:
+        statement = statement.where(col(Link.id) != keep)
+    session.execute(statement)
 
 
 def delete_for_user(session: Session, user_id: uuid.UUID) -> None:

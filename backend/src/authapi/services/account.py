@@ -118,11 +118,12 @@ class AccountService:
         user = self._user(session, principal)
         self._require_strong(new_password, user.email, "new_password")
         self._confirm_password(user, current_password, client)
-        users.set_password_hash(session, user, self._hasher.hash(new_password))
-        sessions.revoke_others(session, user.id, principal.session_id, self._clock())
+        password_hash = self._hasher.hash(new_password)  # before the first write (SQLite)
         # Every link and challenge out, not only resets: a pending email change asked
         # for by whoever had the old password must not complete after this.
         void_pending(session, user.id)
+        users.set_password_hash(session, user, password_hash)
+        sessions.revoke_others(session, user.id, principal.session_id, self._clock())
         audit.record(
             session, AuthEventType.PASSWORD_CHANGED, client, user_id=user.id, email=user.email
         )
@@ -211,6 +212,9 @@ class AccountService:
         # Hash before the first write: on SQLite the write lock is held from the first
         # write to the commit, and bcrypt would hold it for a quarter of a second.
         password_hash = self._hasher.hash(new_password)
+        # Every other link and challenge too (an email change, an mfa_token): first, see
+        # void_pending.
+        void_pending(session, user.id, keep=link.id)
         self._consume(session, link)
         now = self._clock()
         users.set_password_hash(session, user, password_hash)
@@ -220,8 +224,6 @@ class AccountService:
         # The address is proven now: a factor enrolled before it was may be a squatter's.
         factor_removed = remove_unproven(session, user, client)
         sessions.revoke_all_for_user(session, user.id, now)
-        # Every other link and challenge too (an email change, an mfa_token).
-        void_pending(session, user.id)
         # Whoever reset the password holds the inbox; failed guesses before it no longer
         # keep the owner out.
         self._throttle.clear(user.email)
@@ -235,6 +237,10 @@ class AccountService:
         link, user = self._link(
             session, token, [LinkPurpose.VERIFY_EMAIL, LinkPurpose.CHANGE_EMAIL]
         )
+        if link.purpose == LinkPurpose.CHANGE_EMAIL:
+            # Links sent to the old address (a reset, a verification) must not work
+            # after the change: first, see void_pending.
+            void_pending(session, user.id, keep=link.id)
         self._consume(session, link)
         now = self._clock()
         if link.purpose == LinkPurpose.VERIFY_EMAIL:
@@ -252,8 +258,6 @@ class AccountService:
             users.save(session, user)
         except users.EmailAlreadyStored:  # someone signed up with it meanwhile
             raise errors.EmailTaken from None
-        # Links sent to the old address (a reset, a verification) must not work now.
-        void_pending(session, user.id)
         # The old address hears of it: if this was not its owner, they know today.
         self._mail.queue_email_changed_notice(session, user, old_email)
         audit.record(

@@ -71,8 +71,8 @@ def deactivate_user(session: Session, user: User, now: datetime) -> int:
     """Disable the account and revoke every session, so that no token of the user keeps
     working; returns how many sessions were revoked. Shared by AuthService and
     `python -m authapi users disable`."""
+    void_pending(session, user.id)  # first: see its docstring
     users.set_active(session, user, active=False)
-    void_pending(session, user.id)
     return sessions.revoke_all_for_user(session, user.id, now)
 
 
@@ -384,8 +384,8 @@ class AuthService:
     def logout_all(self, session: Session, principal: Principal, client: ClientInfo) -> None:
         """Every session ends, and every link or challenge still out: whoever made the
         user log out everywhere must not come back through a pending email change."""
+        void_pending(session, principal.user.id)  # first: see its docstring
         sessions.revoke_all_for_user(session, principal.user.id, self._clock())
-        void_pending(session, principal.user.id)
         audit.record(
             session,
             AuthEventType.LOGOUT_ALL,
