@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.credentials_router)
     app.include_router(auth.router)
     app.include_router(account.link_router)
+    app.include_router(account.mailing_router)
     app.include_router(account.router)
     app.include_router(mfa.verify_router)
     app.include_router(mfa.router)

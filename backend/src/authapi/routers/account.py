@@ -36,10 +36,18 @@ CHANGE_ACCEPTED = Accepted(
 )
 
 router = APIRouter(prefix="/auth", tags=["account"], dependencies=[TokenThenLargeBody])
-# Reachable without a token (with a link token or an email), or mailing whoever is
-# named: limited per client IP before the body is parsed (main.py registers the limits).
+# Reachable without a token, with a link token or an email: limited per client IP
+# before the body is parsed (main.py registers the limits).
 link_router = APIRouter(
     prefix="/auth", tags=["account"], route_class=RateLimitedRoute, dependencies=[LargeBody]
+)
+# Logged in, and mailing whoever is named: limited per client IP like the link router,
+# and a large body is validated only after the token proved good.
+mailing_router = APIRouter(
+    prefix="/auth",
+    tags=["account"],
+    route_class=RateLimitedRoute,
+    dependencies=[TokenThenLargeBody],
 )
 
 
@@ -134,7 +142,7 @@ def resend_verification(
     return RESEND_ACCEPTED
 
 
-@link_router.post(
+@mailing_router.post(
     "/email/change",
     status_code=status.HTTP_202_ACCEPTED,
     responses=problems(400, 401, 422, 429),
