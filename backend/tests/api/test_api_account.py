@@ -602,9 +602,9 @@ def test_email_change_to_a_taken_address_answers_as_for_a_free_one(
     assert to_taken.json() == to_free.json()
     notice = wait_mail(mailbox, taken, "Someone tried to use your email address")
     assert "token=" not in body(notice)
-    assert [row.kind for row in outbox_rows(mail_client, taken)] == [
-        "verify_email",
+    assert sorted(row.kind for row in outbox_rows(mail_client, taken)) == [
         "email_in_use_notice",
+        "verify_email",
     ]
     assert me(mail_client, created["access_token"]).json()["email"] == created["user"]["email"]
 
