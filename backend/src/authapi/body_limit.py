@@ -44,11 +44,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None:
-            if declared > self.max_bytes:
-                await self._refuse(scope, send)
-                return
+        declared, chunked = _framing(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        if not chunked:
+            # Within the declared length, or no body at all (neither header: a GET).
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -96,13 +97,23 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _content_length(scope: Scope) -> int | None:
-    """The declared length, or None without one (or with one that is not a number:
-    then the bytes are counted as they come)."""
+# Methods whose requests carry a body: without a length, theirs is counted here even
+# with no Transfer-Encoding (HTTP/2 frames a body with neither header).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared length (None without one), and whether the body is counted here:
+    sent without a valid length. A GET with neither header has no body (RFC 9112,
+    6.3), so the requests that matter most for speed (/auth/me) pass straight on."""
+    declared: int | None = None
+    counted = scope.get("method") in _BODY_METHODS
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+        if name == b"content-length" and value.isdigit():
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            counted = True
+    return declared, counted and declared is None
 
 
 async def validate_large_body(request: Request) -> None:
