@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis
 from fastapi import Request, Response
@@ -38,6 +38,7 @@ from authapi.config import IPNetwork, Settings
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_B = TypeVar("_B")
 
 KEY_PREFIX = "authapi"
 # A policy's name in RateLimit-Policy is a quoted string; keep it plain.
@@ -97,11 +98,15 @@ def resolve_client_ip(
 
 
 def _plain_address(text: str) -> str:
-    """The canonical text of an address, IPv4-mapped IPv6 as IPv4 (anything else as is)."""
+    """The canonical text of an address (anything that is not one as is)."""
     try:
-        address = ipaddress.ip_address(text)
+        return _canonical(ipaddress.ip_address(text))
     except ValueError:
         return text
+
+
+def _canonical(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An address's canonical text, IPv4-mapped IPv6 as the IPv4 address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
@@ -133,7 +138,7 @@ def _forwarded_address(hop: str) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return None
-    return _plain_address(str(address))
+    return _canonical(address)
 
 
 def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
@@ -257,24 +262,39 @@ def _account_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()
 
 
-class _StorageWithFallback:
-    """A moving-window limiter on the configured storage, falling back to per-process
-    memory while the storage (Redis) is unreachable, and probing it again later."""
+class _WithFallback(Generic[_B]):
+    """A counter on the configured storage, falling back to per-process memory while
+    the storage (Redis) is unreachable, and probing it again later. `primary` may be
+    `fallback` itself (memory://)."""
 
-    def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage_uri
-        self._primary = MovingWindowRateLimiter(storage_from_string(uri, **storage_options(uri)))
-        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(self, primary: _B, fallback: _B) -> None:
+        self._primary = primary
+        self._fallback = fallback
         self._primary_down_until = 0.0
 
-    def _call(self, action: Callable[[MovingWindowRateLimiter], Any]) -> Any:
-        if time.monotonic() >= self._primary_down_until:
+    def _call(self, action: Callable[[_B], _T]) -> _T:
+        return self._call_on(action)[1]
+
+    def _call_on(self, action: Callable[[_B], _T]) -> tuple[_B, _T]:
+        """`action` on the storage that answers, and which one that was."""
+        if self._primary is not self._fallback and time.monotonic() >= self._primary_down_until:
             try:
-                return action(self._primary)
+                return self._primary, action(self._primary)
             except Exception:
                 logger.warning("rate-limit storage unreachable; using per-process memory")
                 self._primary_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
-        return action(self._fallback)
+        return self._fallback, action(self._fallback)
+
+
+class _StorageWithFallback(_WithFallback[MovingWindowRateLimiter]):
+    """A `limits` moving-window limiter on the configured storage, with the fallback."""
+
+    def __init__(self, settings: Settings) -> None:
+        uri = settings.rate_limit_storage_uri
+        super().__init__(
+            MovingWindowRateLimiter(storage_from_string(uri, **storage_options(uri))),
+            MovingWindowRateLimiter(MemoryStorage()),
+        )
 
     def reset(self) -> None:
         for limiter in (self._primary, self._fallback):
@@ -374,7 +394,7 @@ class Attempt:
             self._release()
 
 
-class LoginThrottle:
+class LoginThrottle(_WithFallback[_Window]):
     """Attempts per email in a moving window (LOGIN_FAILURE_LIMIT per
     LOGIN_FAILURE_WINDOW_SECONDS), in the rate-limit storage.
 
@@ -387,31 +407,18 @@ class LoginThrottle:
 
     def __init__(self, settings: Settings) -> None:
         uri = settings.rate_limit_storage_uri
-        self._fallback = _MemoryWindow()
-        self._primary: _Window = (
-            _RedisWindow(uri) if uri.startswith(("redis://", "rediss://")) else self._fallback
-        )
-        self._primary_down_until = 0.0
+        memory = _MemoryWindow()
+        redis_uri = uri.startswith(("redis://", "rediss://"))
+        super().__init__(_RedisWindow(uri) if redis_uri else memory, memory)
         self._limit = settings.login_failure_limit
         self._window_ms = settings.login_failure_window_seconds * 1000
-
-    def _window(self) -> _Window:
-        return self._primary if time.monotonic() >= self._primary_down_until else self._fallback
-
-    def _call(self, action: Callable[[_Window], _T]) -> tuple[_Window, _T]:
-        window = self._window()
-        if window is not self._fallback:
-            try:
-                return window, action(window)
-            except redis.RedisError:
-                logger.warning("rate-limit storage unreachable; using per-process memory")
-                self._primary_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
-        return self._fallback, action(self._fallback)
 
     def begin(self, email: str) -> Attempt:
         """Reserve an attempt for `email`, or say how many seconds until one is free."""
         key, member = _throttle_key(email), uuid.uuid4().hex
-        window, wait_ms = self._call(lambda w: w.reserve(key, member, self._limit, self._window_ms))
+        window, wait_ms = self._call_on(
+            lambda w: w.reserve(key, member, self._limit, self._window_ms)
+        )
         if wait_ms > 0:
             return Attempt(retry_after=max(1, math.ceil(wait_ms / 1000)))
 
@@ -427,7 +434,7 @@ class LoginThrottle:
         """Forget the attempts for `email` (after its owner proved the inbox)."""
         key = _throttle_key(email)
         self._call(lambda w: w.clear(key))
-        if self._primary is not self._fallback:
+        if self._primary is not self._fallback:  # attempts made while Redis was down
             self._fallback.clear(key)
 
 
@@ -460,7 +467,7 @@ class MailLimit(_StorageWithFallback):
                 limiter.hit(item, KEY_PREFIX, "mail-address", key) for item in self._per_address
             )
 
-        return bool(self._call(hit))
+        return self._call(hit)
 
 
 class ActionLimit(_StorageWithFallback):
@@ -484,5 +491,4 @@ class ActionLimit(_StorageWithFallback):
                         return max(1, math.ceil(reset_at - time.time()))
             return None
 
-        result: int | None = self._call(hit)
-        return result
+        return self._call(hit)
