@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 import authapi
+from api.test_api_mfa import enrol
 from authapi.config import Settings
 from support import STRONG_PASSWORD, TEST_MFA_KEY, TEST_SECRET, bearer, signup, unique_email
 
@@ -284,21 +284,13 @@ def test_show_says_when_the_second_factor_is_on(
 ) -> None:
     body = signup(api)
     email, token = body["user"]["email"], body["access_token"]
-    setup = api.post(
-        "/auth/mfa/totp/setup", json={"password": STRONG_PASSWORD}, headers=bearer(token)
-    )
-    confirm = api.post(
-        "/auth/mfa/totp/confirm",
-        json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
-        headers=bearer(token),
-    )
-    assert confirm.status_code == 200, confirm.text
+    secret, _codes = enrol(api, token)
 
     (shown,) = cli(["show", email])
 
     assert shown.code == 0, shown
     assert "second factor:   on" in shown.out
-    assert setup.json()["secret"] not in shown.out
+    assert secret not in shown.out
 
 
 def test_the_shell_finds_an_account_under_either_spelling_of_its_domain(
@@ -328,15 +320,7 @@ def test_mfa_reset_turns_every_factor_off_and_is_audited(
     sessions stay; a user without a factor is a clear error, not a silent success."""
     body = signup(api)
     email, user_id, token = body["user"]["email"], body["user"]["id"], body["access_token"]
-    setup = api.post(
-        "/auth/mfa/totp/setup", json={"password": STRONG_PASSWORD}, headers=bearer(token)
-    )
-    confirm = api.post(
-        "/auth/mfa/totp/confirm",
-        json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
-        headers=bearer(token),
-    )
-    assert confirm.status_code == 200, confirm.text
+    enrol(api, token)
     assert login(api, email).json()["mfa_required"] is True
     plain = signup(api)["user"]["email"]
 
