@@ -22,17 +22,12 @@ from authapi.db import ReadPool, create_db_engine
 from authapi.handlers import install_error_handlers
 from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
+from authapi.login_throttle import LoginThrottle
 from authapi.mailer import OutboxSender, transport_from_url
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.otp import SecretBox
-from authapi.rate_limit import (
-    ActionLimit,
-    LoginThrottle,
-    MailLimit,
-    create_limiter,
-    register_limits,
-)
+from authapi.rate_limit import ActionLimit, MailLimit, create_limiter, register_limits
 from authapi.routers import account, audit, auth, health, jwks, mfa
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi

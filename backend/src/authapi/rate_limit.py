@@ -1,4 +1,5 @@
-"""Per-IP limits (slowapi) and the per-account login throttle, on one storage.
+"""Per-IP limits (slowapi), the mail and action limits, and the storage fallback they
+share with the login throttle (login_throttle.py).
 
 Two slowapi traps are handled here:
 - its decorator runs after FastAPI has parsed and validated the body, so requests
@@ -16,14 +17,10 @@ import ipaddress
 import logging
 import math
 import re
-import threading
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-import redis
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from limits import parse_many
@@ -257,12 +254,12 @@ class RateLimitedRoute(APIRoute):
         return limited
 
 
-def _account_key(email: str) -> str:
+def account_key(email: str) -> str:
     """A digest, so that the limiter storage (Redis) holds no attempted emails."""
     return hashlib.sha256(email.encode()).hexdigest()
 
 
-class _WithFallback(Generic[_B]):
+class WithFallback(Generic[_B]):
     """A counter on the configured storage, falling back to per-process memory while
     the storage (Redis) is unreachable, and probing it again later. `primary` may be
     `fallback` itself (memory://)."""
@@ -286,7 +283,7 @@ class _WithFallback(Generic[_B]):
         return self._fallback, action(self._fallback)
 
 
-class _StorageWithFallback(_WithFallback[MovingWindowRateLimiter]):
+class _StorageWithFallback(WithFallback[MovingWindowRateLimiter]):
     """A `limits` moving-window limiter on the configured storage, with the fallback."""
 
     def __init__(self, settings: Settings) -> None:
@@ -299,147 +296,6 @@ class _StorageWithFallback(_WithFallback[MovingWindowRateLimiter]):
     def reset(self) -> None:
         for limiter in (self._primary, self._fallback):
             limiter.storage.reset()
-
-
-# Reserve one attempt in a moving window: drop the entries that left the window;
-# refuse (answering the milliseconds until the oldest leaves) when the window is
-# full; else add this attempt. One script, so concurrent attempts never overfill it.
-_RESERVE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1]))
-end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 0
-"""
-
-
-class _Window(Protocol):
-    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int: ...
-    def release(self, key: str, member: str) -> None: ...
-    def clear(self, key: str) -> None: ...
-
-
-class _RedisWindow:
-    """Attempts as members of a sorted set scored by time, one set per account."""
-
-    def __init__(self, uri: str) -> None:
-        self._redis = redis.Redis.from_url(uri, **storage_options(uri))
-        self._reserve = self._redis.register_script(_RESERVE)
-
-    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int:
-        now_ms = int(time.time() * 1000)
-        return int(self._reserve(keys=[key], args=[now_ms, window_ms, limit, member]))
-
-    def release(self, key: str, member: str) -> None:
-        self._redis.zrem(key, member)
-
-    def clear(self, key: str) -> None:
-        self._redis.delete(key)
-
-
-class _MemoryWindow:
-    """The same window in this process's memory (`memory://`, and while Redis is down)."""
-
-    SWEEP_EVERY = 1000  # reservations between sweeps of accounts whose window is empty
-
-    def __init__(self) -> None:
-        self._entries: dict[str, dict[str, int]] = {}
-        self._lock = threading.Lock()
-        self._until_sweep = self.SWEEP_EVERY
-
-    def reserve(self, key: str, member: str, limit: int, window_ms: int) -> int:
-        now_ms = int(time.time() * 1000)
-        with self._lock:
-            self._until_sweep -= 1
-            if self._until_sweep <= 0:
-                self._sweep(now_ms - window_ms)
-            entries = self._entries.setdefault(key, {})
-            for old in [m for m, at in entries.items() if at <= now_ms - window_ms]:
-                del entries[old]
-            if len(entries) >= limit:
-                return max(1, min(entries.values()) + window_ms - now_ms)
-            entries[member] = now_ms
-            return 0
-
-    def _sweep(self, horizon_ms: int) -> None:
-        self._until_sweep = self.SWEEP_EVERY
-        for key in [
-            k for k, v in self._entries.items() if all(at <= horizon_ms for at in v.values())
-        ]:
-            del self._entries[key]
-
-    def release(self, key: str, member: str) -> None:
-        with self._lock:
-            self._entries.get(key, {}).pop(member, None)
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One attempt at an account's password or code, reserved before it is checked.
-    `retry_after` is set when the account had no attempt left (nothing reserved)."""
-
-    retry_after: int | None
-    _release: Callable[[], None] | None = None
-
-    def succeeded(self) -> None:
-        """The guess was right: it gives its place back (only failures stay counted)."""
-        if self._release is not None:
-            self._release()
-
-
-class LoginThrottle(_WithFallback[_Window]):
-    """Attempts per email in a moving window (LOGIN_FAILURE_LIMIT per
-    LOGIN_FAILURE_WINDOW_SECONDS), in the rate-limit storage.
-
-    An attempt is reserved before its password or code is checked, atomically, so
-    however many arrive at once at most the limit are ever checked in a window;
-    a right guess gives its place back, a wrong one keeps it. A successful login by
-    the owner does not clear the count, so an attacker's failures are not laundered.
-    Redis down: per-process memory, and Redis is tried again later.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage_uri
-        memory = _MemoryWindow()
-        redis_uri = uri.startswith(("redis://", "rediss://"))
-        super().__init__(_RedisWindow(uri) if redis_uri else memory, memory)
-        self._limit = settings.login_failure_limit
-        self._window_ms = settings.login_failure_window_seconds * 1000
-
-    def begin(self, email: str) -> Attempt:
-        """Reserve an attempt for `email`, or say how many seconds until one is free."""
-        key, member = _throttle_key(email), uuid.uuid4().hex
-        window, wait_ms = self._call_on(
-            lambda w: w.reserve(key, member, self._limit, self._window_ms)
-        )
-        if wait_ms > 0:
-            return Attempt(retry_after=max(1, math.ceil(wait_ms / 1000)))
-
-        def release() -> None:
-            try:
-                window.release(key, member)
-            except redis.RedisError:
-                logger.warning("rate-limit storage unreachable; an attempt stays counted")
-
-        return Attempt(retry_after=None, _release=release)
-
-    def clear(self, email: str) -> None:
-        """Forget the attempts for `email` (after its owner proved the inbox)."""
-        key = _throttle_key(email)
-        self._call(lambda w: w.clear(key))
-        if self._primary is not self._fallback:  # attempts made while Redis was down
-            self._fallback.clear(key)
-
-
-def _throttle_key(email: str) -> str:
-    return f"{KEY_PREFIX}:attempts:{_account_key(email)}"
 
 
 class MailLimit(_StorageWithFallback):
@@ -457,7 +313,7 @@ class MailLimit(_StorageWithFallback):
     def allow(self, address: str, requester: str) -> bool:
         """Count one mail to `address` asked for by `requester` (a client's limit key);
         False when that is one too many."""
-        key = _account_key(address)
+        key = account_key(address)
 
         def hit(limiter: MovingWindowRateLimiter) -> bool:
             return all(

@@ -22,10 +22,11 @@ from sqlmodel import Session, col, select
 from authapi import errors
 from authapi.config import Settings
 from authapi.db import commit_and_close, create_db_engine, end_reads, rollback_and_close
+from authapi.login_throttle import LoginThrottle
 from authapi.main import token_config_from_settings
 from authapi.models import AuthEvent, AuthSession, User
 from authapi.otp import SecretBox
-from authapi.rate_limit import ActionLimit, LoginThrottle, MailLimit
+from authapi.rate_limit import ActionLimit, MailLimit
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
 from authapi.services.account import PasswordCheck
 from authapi.services.audit import ClientInfo
