@@ -17,8 +17,8 @@ from fastapi import FastAPI, Header, HTTPException
 
 from authapi import serving
 from authapi.config import get_settings
+from authapi.container import Container
 from authapi.log import configure_logging
-from authapi.main import token_config_from_settings
 from authapi.security import TokenError, decode_access_token
 
 # `serving` runs the app its options name. This runs on import, so in each spawned
@@ -30,7 +30,7 @@ def create_app() -> FastAPI:
     """In each worker, as authapi.__main__.create_served_app: logging, then the app."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    tokens = token_config_from_settings(settings)  # as authapi.main.create_app
+    tokens = Container(settings).tokens  # the app's own container makes them
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/me")

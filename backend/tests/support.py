@@ -117,7 +117,7 @@ class HeldHasher:
     the test chooses, with no sleep and no timing."""
 
     def __init__(self, app: Any) -> None:
-        self._hasher = app.state.hasher
+        self._hasher = app.state.container.hasher
         self._gate = threading.Event()
 
     def __enter__(self) -> HeldHasher:

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from authapi.serving import NoDelayH11Protocol
+from authapi.connections import NoDelayH11Protocol
 from servers import authapi_server, wait_for
 
 

@@ -28,9 +28,9 @@ def load_settings(*, read_keys: bool = True) -> Settings:
     try:
         settings = get_settings()
         if read_keys:
-            from authapi.main import keys_from_settings
+            from authapi.container import signing_keys
 
-            keys_from_settings(settings)  # key files are read now, not at the first login
+            signing_keys(settings)  # key files are read now, not at the first login
     except ValidationError as exc:
         lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         sys.exit("authapi: invalid configuration:\n" + "\n".join(lines))

@@ -1,4 +1,5 @@
-"""Engine and the per-request session: one transaction per request."""
+"""Engines: the general pool, the read pools of the token check and the probe, and
+SQLite's tuning. Transactions are unit_of_work's."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import asyncio
 import contextvars
 import functools
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError
@@ -166,59 +166,3 @@ def read_session(engine: Engine) -> Iterator[Session]:
     around its one query (on PostgreSQL that halved the statements per /auth/me)."""
     with Session(engine.execution_options(isolation_level="AUTOCOMMIT")) as session:
         yield session
-
-
-@asynccontextmanager
-async def request_session(engine: Engine) -> AsyncIterator[Session]:
-    """The request's session: commit when the request succeeds, roll back otherwise.
-
-    Async on purpose: FastAPI runs every sync dependency in a worker thread, and each
-    hop costs more than the query of a typical request. Creating a Session does no
-    I/O, so it happens on the event loop; only the commit or rollback (which talk
-    to the database) go to the thread pool, in one hop together with the close.
-    """
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    except BaseException:
-        await anyio.to_thread.run_sync(rollback_and_close, session)
-        raise
-    await anyio.to_thread.run_sync(commit_and_close, session)
-
-
-def end_reads(session: Session) -> None:
-    """End the transaction of a session that has only read, before a slow step: a
-    bcrypt hash takes 200 ms and may wait seconds for its turn at the hasher. Held
-    meanwhile, the connection (on PostgreSQL an open transaction) was lost to every
-    other request: a storm of 32 logins took all 20 of the pool's, and /metrics
-    waited 1.4 s for one. What the session loaded stays usable (expire_on_commit is
-    off); its next statement begins a new transaction, the request's one write."""
-    if session.new or session.dirty or session.deleted or session.info.get("flushed"):
-        raise RuntimeError("end_reads on a session that wrote: it would commit the writes")
-    if session.expire_on_commit:
-        raise RuntimeError("end_reads needs expire_on_commit off, or reading reopens one")
-    session.commit()
-
-
-@event.listens_for(Session, "after_flush")
-def _remember_flush(session: Session, _context: Any) -> None:
-    """For end_reads: a flushed write leaves session.new and dirty empty."""
-    session.info["flushed"] = True
-
-
-def commit_and_close(session: Session) -> None:
-    """Commit, then run what waited for the commit (waking the mail sender)."""
-    try:
-        session.commit()
-        hooks = session.info.pop("after_commit", [])
-    finally:
-        session.close()
-    for hook in hooks:
-        hook()
-
-
-def rollback_and_close(session: Session) -> None:
-    try:
-        session.rollback()
-    finally:
-        session.close()

@@ -8,56 +8,43 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlmodel import Session
 
 from authapi import errors
 from authapi.body_limit import validate_large_body
-from authapi.db import ReadPool, request_session
-from authapi.rate_limit import client_ip, limit_key
+from authapi.container import Container
+from authapi.request_info import client_info
 from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import AuthService, Principal
+from authapi.services.common import Principal
+from authapi.services.email_links import EmailLinkService
+from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
+from authapi.services.sessions import SessionService
+from authapi.transport import RefreshTransport
+from authapi.unit_of_work import UnitOfWork, request_unit
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+def container_of(request: Request) -> Container:
+    """The app's one piece of state (main.create_app puts it there)."""
+    container: Container = request.app.state.container
+    return container
+
+
+async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    container = container_of(request)
     # `async with`, not `async for`: an exception thrown in at this `yield` must
-    # reach request_session's rollback now, not when a finalizer gets to it.
-    async with request_session(request.app.state.engine) as session:
-        yield session
+    # reach the unit's rollback now, not when a finalizer gets to it.
+    async with request_unit(container.engine, container.side) as uow:
+        yield uow
 
 
 # scope="function": commit before the response is sent, so a client never sees a 201
 # for a write that then fails (FastAPI >= 0.118 otherwise cleans up after sending).
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
 
 
 # Dependencies that do no I/O are `async def`: FastAPI would run a plain `def` in a
 # worker thread, a hop that costs more than the work.
-
-
-def client_info(request: Request) -> ClientInfo:
-    ip_address = client_ip(request)
-    return ClientInfo(
-        ip_address=ip_address,
-        user_agent=header_text(request, "user-agent"),
-        request_id=getattr(request.state, "request_id", None),
-        limit_key=limit_key(ip_address, request.app.state.settings.rate_limit_ipv6_prefix),
-    )
-
-
-def header_text(request: Request, name: str) -> str | None:
-    """A header as the client most likely meant it: UTF-8 where its bytes are valid
-    UTF-8 (a user agent naming a device in its own script), else Latin-1, which is
-    how HTTP reads them."""
-    value = request.headers.get(name)
-    if value is None:
-        return None
-    raw = value.encode("latin-1")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return value
 
 
 async def get_client_info(request: Request) -> ClientInfo:
@@ -67,28 +54,36 @@ async def get_client_info(request: Request) -> ClientInfo:
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 
 
-async def get_auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth_service
-    return service
+async def get_login(request: Request) -> LoginService:
+    return container_of(request).login
 
 
-AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+async def get_sessions(request: Request) -> SessionService:
+    return container_of(request).sessions
 
 
-async def get_account_service(request: Request) -> AccountService:
-    service: AccountService = request.app.state.account_service
-    return service
+async def get_account(request: Request) -> AccountService:
+    return container_of(request).account
 
 
-AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+async def get_email_links(request: Request) -> EmailLinkService:
+    return container_of(request).email_links
 
 
-async def get_mfa_service(request: Request) -> MfaService:
-    service: MfaService = request.app.state.mfa_service
-    return service
+async def get_mfa(request: Request) -> MfaService:
+    return container_of(request).mfa
 
 
-MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
+async def get_transport(request: Request) -> RefreshTransport:
+    return container_of(request).transport
+
+
+LoginDep = Annotated[LoginService, Depends(get_login)]
+SessionsDep = Annotated[SessionService, Depends(get_sessions)]
+AccountDep = Annotated[AccountService, Depends(get_account)]
+EmailLinksDep = Annotated[EmailLinkService, Depends(get_email_links)]
+MfaDep = Annotated[MfaService, Depends(get_mfa)]
+TransportDep = Annotated[RefreshTransport, Depends(get_transport)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):
@@ -97,8 +92,8 @@ class PrincipalScheme(OAuth2PasswordBearer):
 
     Checking the token is a read that comes before the request's own work: it runs
     on the read pool (db.ReadPool), so that a read-only endpoint such as /auth/me
-    needs no request transaction (and no second thread hop to end one). The service
-    comes from the request, not as a dependency of its own, for the same reason; and
+    needs no unit of work (and no second thread hop to end one). The check comes
+    from the container, not as a dependency of its own, for the same reason; and
     the client is described only if a rejected token's audit row needs it.
     """
 
@@ -114,10 +109,10 @@ class PrincipalScheme(OAuth2PasswordBearer):
         token = await super().__call__(request)
         if not token:  # no hop, and a 401 even while the database is down
             raise errors.TokenMissing
-        auth: AuthService = request.app.state.auth_service
-        reads: ReadPool = request.app.state.reads
-        return await reads.run(
-            lambda connection: auth.authenticate(connection, token, lambda: client_info(request))
+        container = container_of(request)
+        check = container.token_check
+        return await container.reads.run(
+            lambda connection: check.authenticate(connection, token, lambda: client_info(request))
         )
 
 
@@ -142,3 +137,14 @@ async def validate_large_body_after_token(request: Request, _principal: CurrentP
 
 # For the `dependencies` of routers whose every endpoint takes the bearer token.
 TokenThenLargeBody = Depends(validate_large_body_after_token)
+
+
+async def require_listed_origin(request: Request) -> None:
+    """The transport's Origin check (cookie mode's guard against login CSRF, see
+    transport.CookieTransport.check_origin) before any other work."""
+    container_of(request).transport.check_origin(request)
+
+
+# For `dependencies=[...]` of the routes that set or read the refresh token: it runs
+# before the endpoint's own dependencies.
+ListedOrigin = Depends(require_listed_origin)

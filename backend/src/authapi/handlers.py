@@ -8,8 +8,6 @@ from typing import Any, cast
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from slowapi import Limiter
-from slowapi.errors import RateLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
@@ -17,9 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authapi import errors, metrics
 from authapi.body_limit import FirstValidationErrors
-from authapi.deps import client_info
+from authapi.deps import container_of
 from authapi.models import AuthEventType
-from authapi.rate_limit import limit_headers
+from authapi.rate_limit import LimitExceeded, limit_headers
+from authapi.request_info import client_info
 from authapi.services import audit
 
 logger = logging.getLogger(__name__)
@@ -123,20 +122,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
-    exc = cast(RateLimitExceeded, exc)
-    limiter: Limiter = request.app.state.limiter
+    exc = cast(LimitExceeded, exc)
+    container = container_of(request)
     error = errors.RateLimited()
     # Reading the window for the headers is storage I/O: keep it off the event loop.
-    headers = await run_in_threadpool(limit_headers, limiter, request.state.view_rate_limit)
+    headers = await run_in_threadpool(
+        limit_headers, container.limiter, request.state.view_rate_limit
+    )
     error.headers.update(headers)
     errors.with_retry_after(error, int(headers.get("X-RateLimit-Reset", "1")))
     response = problem_response(request, error)
-    await run_in_threadpool(
-        audit.record_failure,
-        request.app.state.engine,
-        AuthEventType.RATE_LIMITED,
-        client_info(request),
-    )
+    row = audit.failure(AuthEventType.RATE_LIMITED, client_info(request))
+    await run_in_threadpool(container.side.try_run, row)
     return response
 
 
@@ -151,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RateLimitExceeded, _rate_limited)
+    app.add_exception_handler(LimitExceeded, _rate_limited)
     # Unreachable, restarted, locked or read-only database; a full pool. Integrity
     # errors are not outages: they are handled where they are expected, else a 500.
     for db_error in (OperationalError, InterfaceError, PoolTimeoutError):

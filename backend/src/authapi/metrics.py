@@ -36,11 +36,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authapi.client_address import resolve_client_ip
 from authapi.config import IPNetwork
 from authapi.db import read_session
 from authapi.errors import PROBLEM_JSON, InternalError, problem_body
 from authapi.models.base import utcnow
-from authapi.rate_limit import resolve_client_ip
 from authapi.repositories import outbox
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ def totp_setup(client: TestClient, token: str, password: str = STRONG_PASSWORD) 
 
 
 def queued(client: TestClient, address: str, kind: str) -> int:
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
         rows = session.exec(
             select(OutboxMessage).where(
                 col(OutboxMessage.to_address) == address, col(OutboxMessage.kind) == kind

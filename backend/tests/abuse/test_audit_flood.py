@@ -48,7 +48,7 @@ class Window:
 
 
 def rows_from(client: TestClient, ip: str) -> list[AuthEvent]:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(session.exec(select(AuthEvent).where(AuthEvent.ip_address == ip)).all())
 
 
@@ -248,14 +248,14 @@ def test_deleting_accounts_whose_addresses_share_a_flood_minute(
 def test_first_rows_of_a_minute_raced_by_many_threads(roomy_client: TestClient) -> None:
     """The sharpest race: many writers, one key, all released at once on a minute that
     has no row yet, each in its own transaction as a failing request writes it."""
-    engine = roomy_client.app.state.engine
+    side = roomy_client.app.state.container.side  # type: ignore[attr-defined]
     writers = 16
     start = threading.Barrier(writers)
     client = ClientInfo(ip_address=FLOOD_IP, user_agent="race", request_id=None)
 
     def reject() -> None:
         start.wait()
-        audit.record_failure(engine, AuthEventType.RATE_LIMITED, client)
+        side.try_run(audit.failure(AuthEventType.RATE_LIMITED, client))
 
     window = Window()
     threads = [threading.Thread(target=reject) for _ in range(writers)]

@@ -58,7 +58,7 @@ def peer(roomy_app_client: TestClient) -> Iterator[TestClient]:
 
 def rows_for(client: TestClient, response: httpx.Response) -> list[AuthEvent]:
     request_id = response.headers["X-Request-ID"]
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(session.exec(select(AuthEvent).where(AuthEvent.request_id == request_id)).all())
 
 
@@ -100,25 +100,25 @@ def signed_up(client: TestClient, email: str) -> tuple[httpx.Response, dict[str,
 
 
 def count(client: TestClient, table: type[AuthSession] | type[AuthEvent], user_id: str) -> int:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return session.exec(
             select(func.count()).select_from(table).where(table.user_id == uuid.UUID(user_id))
         ).one()
 
 
 def user_row(client: TestClient, email: str) -> User:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         user = users.get_by_email(session, email)
         assert user is not None
         return user
 
 
 def disable(client: TestClient, email: str) -> None:
-    with Session(client.app.state.engine) as session:
-        user = users.get_by_email(session, email)
+    container = client.app.state.container  # type: ignore[attr-defined]
+    with container.unit_of_work() as uow:
+        user = users.get_by_email(uow.session, email)
         assert user is not None
-        client.app.state.auth_service.disable_user(session, user)
-        session.commit()
+        container.sessions.disable_user(uow, user)
 
 
 def problem_code(response: httpx.Response, status: int) -> str:

@@ -210,7 +210,7 @@ def test_an_ipv6_flood_is_counted_in_one_row_per_network(
         peer = TestClient(base.app, client=(f"2001:db8:5:6::{n:x}", 1))
         assert peer.get("/auth/me", headers=bearer("not-a-token")).status_code == 401
 
-    with Session(base.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(base.app.state.container.engine) as session:  # type: ignore[attr-defined]
         rows = session.exec(
             select(AuthEvent).where(col(AuthEvent.ip_address).startswith("2001:db8:5:6:"))
         ).all()

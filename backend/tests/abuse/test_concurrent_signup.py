@@ -43,7 +43,7 @@ def signup_all_at_once(app_client: TestClient, emails: list[str]) -> list[httpx.
 
 
 def count_users(app_client: TestClient, emails: list[str]) -> int:
-    with Session(app_client.app.state.engine) as session:
+    with Session(app_client.app.state.container.engine) as session:
         return session.exec(
             select(func.count()).select_from(User).where(col(User.email).in_(set(emails)))
         ).one()
@@ -73,7 +73,7 @@ def test_fifty_signups_for_one_email_make_one_account(app_client: TestClient) ->
 
     assert count_users(app_client, [email]) == 1
     winner = next(r for r in responses if r.status_code == 201).json()
-    with Session(app_client.app.state.engine) as session:
+    with Session(app_client.app.state.container.engine) as session:
         user = session.exec(select(User).where(User.email == email)).one()
         assert str(user.id) == winner["user"]["id"]
         # The losers left nothing behind: one session, one signup event.

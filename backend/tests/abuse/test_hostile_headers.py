@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.api_helpers import assert_problem, auth_events, login
-from authapi.rate_limit import UNKNOWN_CLIENT
+from authapi.client_address import UNKNOWN_CLIENT
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
 PROXY = "127.0.0.1"

@@ -156,7 +156,7 @@ def test_concurrent_uses_of_one_reset_link_let_exactly_one_win(
             assert login_status(mail_client, email, password) == 401, password
     # One reset, one notice mail.
     wait_mail(mailbox, email, "Your password was changed")
-    wait_outbox_settled(mail_client.app.state.engine)
+    wait_outbox_settled(mail_client.app.state.container.engine)
     assert len(mails(mailbox, email, "Your password was changed")) == 1
 
 
@@ -207,7 +207,7 @@ def test_an_expired_link_is_refused(mail_client: TestClient, mailbox: Mailbox) -
     user_id = uuid.UUID(signup(mail_client, email)["user"]["id"])
     verify = verify_token(mailbox, email)
     token = request_reset(mail_client, mailbox, email)
-    engine: Engine = mail_client.app.state.engine
+    engine: Engine = mail_client.app.state.container.engine
     with engine.begin() as connection:
         expired = connection.execute(
             update(Link)
@@ -279,7 +279,7 @@ def test_tokens_are_stored_only_as_hashes_and_sent_bodies_are_erased(
     )
     assert change.status_code == 202, change.text
     change_token = link_token(wait_mail(mailbox, new_email, "Confirm your new email address")[-1])
-    engine: Engine = mail_client.app.state.engine
+    engine: Engine = mail_client.app.state.container.engine
     with Session(engine) as session:
         before_reset = {link.token_hash for link in session.exec(select(Link)).all()}
     assert reset(mail_client, second_reset).status_code == 204  # queues a notice with a body
@@ -332,7 +332,7 @@ def test_link_mails_per_address_are_limited_silently(
     assert [r.status_code for r in responses] == [202] * 4
     assert len({r.content for r in responses}) == 1
     wait_mail(mailbox, email, RESET_SUBJECT, 2)
-    outbox = wait_outbox_settled(client.app.state.engine)
+    outbox = wait_outbox_settled(client.app.state.container.engine)
     time.sleep(0.5)
     assert len(mails(mailbox, email, RESET_SUBJECT)) == 2
     assert len([r for r in outbox if r.kind == LinkPurpose.PASSWORD_RESET.value]) == 2
@@ -467,7 +467,7 @@ def test_forgot_takes_as_long_for_unknown_addresses(
     known = unique_email("known")
     signup(client, known)
 
-    engine: Engine = client.app.state.engine
+    engine: Engine = client.app.state.container.engine
     answers: list[tuple[int, Any]] = []
 
     def seconds(email: str) -> float:

@@ -177,7 +177,7 @@ def test_full_auth_cycle_leaks_nothing(
     log_text = caplog.text
     out, err = capfd.readouterr()
 
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         hashes = list(session.exec(select(User.password_hash)).all())
     assert hashes, "the signup stored a hash"
 

@@ -52,7 +52,7 @@ def page(make_client: Callable[..., TestClient]) -> TestClient:
 def hashing(page: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the password hasher's calls (hash, verify) while the test runs."""
     calls: list[str] = []
-    hasher = page.app.state.hasher  # type: ignore[attr-defined]
+    hasher = page.app.state.container.hasher  # type: ignore[attr-defined]
     for name in ("hash", "verify"):
         original = getattr(hasher, name)
 
@@ -77,7 +77,7 @@ def from_origin(client: TestClient, origin: str | None, path: str, **kwargs: Any
 
 def count(client: TestClient, table: str, where: str = "true") -> int:
     statement = text(f"SELECT count(*) FROM {table} WHERE {where}")  # noqa: S608 (test constants)
-    with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+    with client.app.state.container.engine.connect() as connection:  # type: ignore[attr-defined]
         return int(connection.execute(statement).scalar_one())
 
 

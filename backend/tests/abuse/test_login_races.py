@@ -34,7 +34,7 @@ def test_a_change_committed_while_a_login_hashes_wins(
     client = make_client(rate_limit_auth="1000/minute")
     email = unique_email()
     signup(client, email)
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine: Engine = client.app.state.container.engine  # type: ignore[attr-defined]
     credentials = {"email": email, "password": STRONG_PASSWORD}
     with ThreadPoolExecutor(1) as thread, HeldHasher(client.app) as hasher:
         login = thread.submit(client.post, "/auth/login", json=credentials)

@@ -53,14 +53,14 @@ def weak_password_codes(response: httpx.Response) -> list[str]:
 
 
 def stored_hash(client: TestClient, email: str) -> str:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         user = users.get_by_email(session, email)
         assert user is not None
         return user.password_hash
 
 
 def user_exists(client: TestClient, email: str) -> bool:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return users.get_by_email(session, email) is not None
 
 

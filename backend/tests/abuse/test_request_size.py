@@ -43,7 +43,7 @@ def signup_body(email: str, size: int) -> bytes:
 
 
 def user_count(client: TestClient) -> int:
-    with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+    with client.app.state.container.engine.connect() as connection:  # type: ignore[attr-defined]
         return int(connection.execute(text("SELECT count(*) FROM users")).scalar_one())
 
 

@@ -18,8 +18,6 @@ from abuse.test_link_abuse import wait_mail
 from api.api_helpers import assert_problem, login
 from api.test_api_mfa import code, enrol, first_step
 from authapi.models import Link, OutboxMessage
-from authapi.security import PasswordHasher
-from authapi.services.admin import AdminService
 from smtp_sink import Mailbox, body, link_token
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
@@ -66,11 +64,10 @@ def _logout_everywhere(client: TestClient, mailbox: Mailbox, email: str, owner: 
 
 def _disable_then_enable(client: TestClient, mailbox: Mailbox, email: str, owner: str) -> None:
     """Support disables the account and enables it again: the link must not revive."""
-    admin = AdminService(hasher=PasswordHasher(4))
-    for action in (admin.disable_user, admin.enable_user):
-        with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-            action(session, email)
-            session.commit()
+    container = client.app.state.container  # type: ignore[attr-defined]
+    for action in (container.admin.disable_user, container.admin.enable_user):
+        with container.unit_of_work() as uow:
+            action(uow, email)
 
 
 OwnerAction = Callable[[TestClient, Mailbox, str, str], None]
@@ -99,7 +96,7 @@ def test_an_email_change_left_by_an_attacker_dies_when_the_owner_takes_the_accou
     assert_problem(
         mail_client.post("/auth/email/verify", json={"token": stolen_link}), 400, "link_invalid"
     )
-    with Session(mail_client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(mail_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
         assert (
             session.exec(
                 select(Link).where(col(Link.email) == attacker_inbox, col(Link.used_at).is_(None))
@@ -119,14 +116,14 @@ def test_a_change_mail_still_queued_is_never_sent_after_a_password_change(
     email, attacker_inbox = unique_email("victim"), unique_email("attacker")
     owner = signup(mail_client, email)["access_token"]
     mailbox.wait_for(email)  # the verification mail is out of the way
-    sender = mail_client.app.state.mail_sender  # type: ignore[attr-defined]
+    sender = mail_client.app.state.container.sender  # type: ignore[attr-defined]
     sender.stop()
     ask_email_change(mail_client, owner, attacker_inbox)
 
     _change_password(mail_client, mailbox, email, owner)
     sender.deliver_due()
 
-    with Session(mail_client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(mail_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
         queued = session.exec(
             select(OutboxMessage).where(col(OutboxMessage.to_address) == attacker_inbox)
         ).all()
@@ -186,10 +183,10 @@ def test_a_link_minted_while_the_owner_changes_the_password_dies_with_the_rest(
     email, attacker_inbox = unique_email("victim"), unique_email("attacker")
     owner = signup(mail_client, email)["access_token"]
     mailbox.wait_for(email)
-    sender = mail_client.app.state.mail_sender  # type: ignore[attr-defined]
+    sender = mail_client.app.state.container.sender  # type: ignore[attr-defined]
     sender.stop()
     ask_email_change(mail_client, owner, attacker_inbox)
-    engine = mail_client.app.state.engine  # type: ignore[attr-defined]
+    engine = mail_client.app.state.container.engine  # type: ignore[attr-defined]
 
     with Session(engine, expire_on_commit=False) as composing:
         (queued,) = composing.exec(

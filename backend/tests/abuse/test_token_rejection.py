@@ -72,7 +72,7 @@ def assert_unauthorized(response: httpx.Response, code: str, *, token_sent: bool
 
 
 def events_for_request(client: TestClient, request_id: str) -> list[AuthEvent]:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(session.exec(select(AuthEvent).where(AuthEvent.request_id == request_id)).all())
 
 
@@ -261,12 +261,11 @@ def test_revoked_token_is_rejected_even_when_re_encoded(
 def test_token_of_a_disabled_user_is_rejected(
     roomy_client: TestClient, issued: dict[str, Any]
 ) -> None:
-    app = roomy_client.app
-    with Session(app.state.engine) as session:
-        user = users.get_by_email(session, issued["user"]["email"])
+    container = roomy_client.app.state.container  # type: ignore[attr-defined]
+    with container.unit_of_work() as uow:
+        user = users.get_by_email(uow.session, issued["user"]["email"])
         assert user is not None
-        app.state.auth_service.disable_user(session, user)
-        session.commit()
+        container.sessions.disable_user(uow, user)
 
     response = me(roomy_client, issued["access_token"])
 

@@ -73,7 +73,7 @@ def subjects_to(mailbox: Mailbox, address: str) -> list[str]:
 
 
 def outbox_rows(client: TestClient, address: str) -> list[OutboxMessage]:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(
             session.exec(select(OutboxMessage).where(OutboxMessage.to_address == address)).all()
         )
@@ -197,7 +197,7 @@ def test_verification_mail_is_plain_text_with_a_long_random_token(
     [row] = wait_outbox_settled(mail_client, email, 1)
     assert row.status == "sent"
     assert row.body is None
-    with Session(mail_client.app.state.engine) as session:
+    with Session(mail_client.app.state.container.engine) as session:
         stored = session.exec(select(Link).where(Link.email == email)).all()
     assert len(stored) == 1
     assert stored[0].token_hash != token
@@ -428,7 +428,7 @@ def test_forgot_for_unknown_address_answers_the_same_and_sends_nothing(
     assert row.status == "dropped"
     assert row.body is None
     assert mailbox.to(unknown) == []
-    with Session(mail_client.app.state.engine) as session:
+    with Session(mail_client.app.state.container.engine) as session:
         assert session.exec(select(Link).where(Link.email == unknown)).all() == []
 
 
@@ -680,7 +680,7 @@ def test_delete_account_removes_it_and_keeps_an_anonymous_audit_trail(
 
     assert response.status_code == 204, response.text
     assert response.content == b""
-    with Session(mail_client.app.state.engine) as session:
+    with Session(mail_client.app.state.container.engine) as session:
         assert session.get(User, user_id) is None
         events = session.exec(select(AuthEvent).where(AuthEvent.user_id == user_id)).all()
         assert {"signup", "login_success", "password_reset_requested", "account_deleted"} <= {
@@ -720,7 +720,7 @@ def test_delete_account_with_wrong_password_is_400_and_deletes_nothing(
     assert_no_secret(response, WRONG_PASSWORD)
     assert me(mail_client, access).status_code == 200
     assert login(mail_client, email).status_code == 200
-    with Session(mail_client.app.state.engine) as session:
+    with Session(mail_client.app.state.container.engine) as session:
         assert session.get(User, user_id) is not None
         assert len(session.exec(select(Link).where(Link.user_id == user_id)).all()) == 1
         assert len(outbox_rows(mail_client, email)) == 1

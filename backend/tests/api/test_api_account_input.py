@@ -166,7 +166,7 @@ def snapshot(client: TestClient) -> dict[str, Any]:
         "auth_events": "SELECT id, user_id, event_type, email FROM auth_events",
         "queued": "SELECT id FROM mail_outbox WHERE status = 'queued'",
     }
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return {
             name: sorted(tuple(str(v) for v in row) for row in session.execute(text(sql)))
             for name, sql in queries.items()
@@ -385,7 +385,7 @@ def test_forgot_normalises_the_address_like_signup(
     response = roomy_client.post("/auth/password/forgot", json={"email": f"  {email.upper()}  "})
 
     assert response.status_code == 202, response.text
-    with Session(roomy_client.app.state.engine) as session:
+    with Session(roomy_client.app.state.container.engine) as session:
         rows = session.execute(
             text("SELECT user_id, to_address FROM mail_outbox WHERE kind = 'password_reset'")
         ).all()

@@ -15,7 +15,7 @@ from support import STRONG_PASSWORD, bearer, signup, unique_email
 
 
 def outbox_rows(client: TestClient, address: str) -> list[OutboxMessage]:
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
         return list(
             session.exec(select(OutboxMessage).where(OutboxMessage.to_address == address)).all()
         )

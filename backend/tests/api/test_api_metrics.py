@@ -54,7 +54,7 @@ def requests(samples: Samples, route: str, status: int, method: str = "GET") -> 
 
 
 def audit_rows(client: TestClient) -> int:
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
         return session.exec(select(func.count()).select_from(AuthEvent)).one()
 
 

@@ -328,7 +328,7 @@ def test_a_made_up_mfa_token_is_401(roomy_client: TestClient, mfa_token: str) ->
 def test_an_expired_mfa_token_is_401(roomy_client: TestClient) -> None:
     email, _token, secret, _codes = enrolled_user(roomy_client)
     mfa_token = first_step(roomy_client, email)
-    engine = roomy_client.app.state.engine  # type: ignore[attr-defined]
+    engine = roomy_client.app.state.container.engine  # type: ignore[attr-defined]
     with engine.begin() as connection:  # five minutes pass
         connection.execute(
             text(

@@ -69,12 +69,12 @@ def session_id(tokens: dict[str, Any]) -> uuid.UUID:
 
 
 def refresh_rows(client: TestClient, sid: uuid.UUID) -> list[RefreshToken]:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(session.exec(select(RefreshToken).where(RefreshToken.session_id == sid)).all())
 
 
 def events(client: TestClient, user_id: str, event_type: AuthEventType) -> list[AuthEvent]:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         return list(
             session.exec(
                 select(AuthEvent).where(
@@ -86,7 +86,7 @@ def events(client: TestClient, user_id: str, event_type: AuthEventType) -> list[
 
 
 def set_session_end(client: TestClient, sid: uuid.UUID, ends: datetime) -> None:
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         row = session.get(AuthSession, sid)
         assert row is not None
         row.expires_at = ends
@@ -351,7 +351,7 @@ def test_password_reset_kills_every_refresh_token(api: TestClient) -> None:
     created = signup(api)
     other = login(api, created["user"]["email"]).json()
     link_token, link_hash = new_link_token()
-    with Session(api.app.state.engine) as session:
+    with Session(api.app.state.container.engine) as session:
         session.add(
             Link(
                 user_id=uuid.UUID(created["user"]["id"]),
@@ -390,11 +390,11 @@ def test_deleting_the_account_kills_its_refresh_tokens(api: TestClient) -> None:
 def test_disabling_the_user_kills_every_refresh_token(api: TestClient) -> None:
     created = signup(api)
     rotated = refresh_ok(api, created["refresh_token"])
-    with Session(api.app.state.engine) as session:
-        user = users.get_by_email(session, created["user"]["email"])
+    container = api.app.state.container  # type: ignore[attr-defined]
+    with container.unit_of_work() as uow:
+        user = users.get_by_email(uow.session, created["user"]["email"])
         assert user is not None
-        api.app.state.auth_service.disable_user(session, user)
-        session.commit()
+        container.sessions.disable_user(uow, user)
 
     assert_dead(api, rotated)
     # The refresh grant says the same.
@@ -405,7 +405,7 @@ def test_disabling_the_user_kills_every_refresh_token(api: TestClient) -> None:
 def test_a_disabled_user_cannot_refresh_even_with_a_live_session_row(api: TestClient) -> None:
     """Refresh checks the user too, not only the session row (a flag flipped by hand)."""
     created = signup(api)
-    with Session(api.app.state.engine) as session:
+    with Session(api.app.state.container.engine) as session:
         user = session.get(User, uuid.UUID(created["user"]["id"]))
         assert user is not None
         user.is_active = False
@@ -454,7 +454,7 @@ def test_first_access_token_ends_with_a_session_as_short_as_the_token(
     body = signup(client)
 
     claims = token_claims(body["access_token"])
-    with Session(client.app.state.engine) as session:
+    with Session(client.app.state.container.engine) as session:
         row = session.get(AuthSession, session_id(body))
         assert row is not None
         ends = row.expires_at
@@ -1007,7 +1007,7 @@ def test_count_of_sessions_is_unchanged_by_refresh(api: TestClient) -> None:
     current = created
     for _ in range(3):
         current = refresh_ok(api, current["refresh_token"])
-    with Session(api.app.state.engine) as session:
+    with Session(api.app.state.container.engine) as session:
         count = session.exec(
             select(func.count())
             .select_from(AuthSession)

@@ -200,7 +200,7 @@ def test_full_sqlite_disk_gives_503_and_no_partial_rows(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
     client = make_client(rate_limit_auth="1000/minute")
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.container.engine  # type: ignore[attr-defined]
 
     # SQLite's own "database or disk is full" (SQLITE_FULL): cap the file at its size.
     @event.listens_for(engine, "connect")

@@ -90,7 +90,7 @@ def test_mail_queued_while_smtp_is_down_arrives_once_when_it_returns(
     box: Mailbox, make_client: Callable[..., TestClient]
 ) -> None:
     client = make_client(mail_url=box.url, **FAST_RETRY)
-    engine: Engine = client.app.state.engine
+    engine: Engine = client.app.state.container.engine
     emails = [unique_email(f"outage{n}") for n in range(10)]
 
     box.stop()
@@ -166,7 +166,7 @@ def test_a_hung_smtp_server_does_not_slow_requests(make_client: Callable[..., Te
     hung = HungSmtpServer()
     try:
         client = make_client(mail_url=f"smtp://127.0.0.1:{hung.port}", **FAST_RETRY)
-        engine: Engine = client.app.state.engine
+        engine: Engine = client.app.state.container.engine
         emails = [unique_email(f"hung{n}") for n in range(5)]
         durations = [
             timed(
@@ -211,7 +211,7 @@ def test_mail_given_up_after_max_attempts_is_erased_and_never_sent(
         mail_max_attempts=2,
         **{**FAST_RETRY, "mail_retry_seconds": 0.1},
     )
-    engine: Engine = client.app.state.engine
+    engine: Engine = client.app.state.container.engine
     box.stop()
     access = signup(client, unique_email("doomed"))["access_token"]
     changed = client.post(
@@ -282,7 +282,7 @@ def test_a_request_that_fails_after_queuing_mail_sends_nothing(
     box: Mailbox, make_client: Callable[..., TestClient]
 ) -> None:
     client = make_client(mail_url=box.url, **FAST_RETRY)
-    engine: Engine = client.app.state.engine
+    engine: Engine = client.app.state.container.engine
     email, new_email = unique_email("old"), unique_email("new")
     token = signup(client, email)["access_token"]
     box.wait_for(email)  # the verification mail
@@ -326,7 +326,7 @@ def test_two_instances_never_send_a_message_twice(
     caplog.set_level(logging.INFO, logger="authapi.mailer")
     first = make_client(mail_url=box.url, **FAST_RETRY)
     second = make_client(mail_url=box.url, **FAST_RETRY)
-    engine: Engine = first.app.state.engine
+    engine: Engine = first.app.state.container.engine
     emails = [unique_email(f"pair{n}") for n in range(40)]
 
     box.stop()
@@ -361,7 +361,7 @@ def test_starttls_url_never_falls_back_to_clear_text(
     box: Mailbox, make_client: Callable[..., TestClient]
 ) -> None:
     client = make_client(mail_url=f"smtp+starttls://127.0.0.1:{box.port}", **FAST_RETRY)
-    engine: Engine = client.app.state.engine
+    engine: Engine = client.app.state.container.engine
     signup(client, unique_email("tls"))
 
     rows = wait_rows(engine, lambda rows: len(rows) == 1 and rows[0].attempts >= 2, timeout=10)
@@ -444,7 +444,7 @@ def test_smtp_mail_keeps_tokens_out_of_the_log(
     assert response.status_code == 202
     change = link_token(box.wait_for(new_email)[-1])
     assert client.post("/auth/email/verify", json={"token": change}).status_code == 200
-    wait_rows(client.app.state.engine, all_sent)
+    wait_rows(client.app.state.container.engine, all_sent)
 
     tokens = [verify, reset, change]
     texts = record_texts(caplog.records)

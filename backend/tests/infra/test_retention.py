@@ -29,6 +29,7 @@ from authapi.models import (
 )
 from authapi.models.base import utcnow
 from authapi.services.retention import RetentionService
+from authapi.unit_of_work import SideTransactions
 from servers import wait_for
 from support import STRONG_PASSWORD, bearer, signup
 
@@ -49,7 +50,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 def service(engine: Engine, batch_size: int = 1000) -> RetentionService:
-    return RetentionService(engine, audit_retention=YEAR, batch_size=batch_size)
+    return RetentionService(SideTransactions(engine), audit_retention=YEAR, batch_size=batch_size)
 
 
 def add_all(engine: Engine, *rows: SQLModel) -> None:

@@ -184,8 +184,8 @@ def test_health_answers_promptly_with_500_idle_connections_open(
 def test_accept_errors_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     """asyncio reports every failed accept() retry; the served loop logs the first,
     then one line per interval with the count, and passes anything else on."""
-    # Imported here so that the other tests also run against a serving.py without it.
-    from authapi.serving import ACCEPT_ERROR_MESSAGE, AcceptErrorLog, new_event_loop
+    # Imported here so that the other tests also run against a connections.py without it.
+    from authapi.connections import ACCEPT_ERROR_MESSAGE, AcceptErrorLog, new_event_loop
 
     loop = new_event_loop()
     handler = loop.get_exception_handler()

@@ -1,17 +1,12 @@
-"""AuthService on a real migrated database (SQLite file and PostgreSQL), no HTTP.
-
-Each request is modelled with the same ending the app's session dependency
-(`authapi.db.request_session`) gives it: commit on success, roll back when the
-service raises.
-"""
+"""The login, session and token-check services on a real migrated database (SQLite
+file and PostgreSQL), no HTTP: built by the app's own container, each call in a
+unit of work ended as a request's is (commit on success, roll back when the
+service raises, failures' audit rows written apart)."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,97 +16,68 @@ from sqlmodel import Session, col, select
 
 from authapi import errors
 from authapi.config import Settings
-from authapi.db import commit_and_close, create_db_engine, end_reads, rollback_and_close
-from authapi.login_throttle import LoginThrottle
-from authapi.main import token_config_from_settings
+from authapi.container import Container
 from authapi.models import AuthEvent, AuthSession, User
-from authapi.otp import SecretBox
-from authapi.rate_limit import ActionLimit, MailLimit
 from authapi.security import PasswordHasher, TokenConfig, decode_access_token
-from authapi.services.account import PasswordCheck
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import AuthService, IssuedToken
-from authapi.services.mail import MailService
-from authapi.services.mfa import MfaService
+from authapi.services.common import Principal
+from authapi.services.sessions import IssuedToken
+from authapi.unit_of_work import new_unit
 from support import FAST_ROUNDS, STRONG_PASSWORD, unique_email
 
 CLIENT = ClientInfo(ip_address="203.0.113.9", user_agent="pytest-agent", request_id="req-123")
 
 
-@contextmanager
-def request(engine: Engine) -> Iterator[Session]:
-    """One request's transaction, ended as the app ends it."""
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    except BaseException:
-        rollback_and_close(session)
-        raise
-    commit_and_close(session)
+@pytest.fixture
+def make_service(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Container]]:
+    """The app's container for these settings (the real throttle, on memory storage)."""
+    made: list[Container] = []
 
+    def make(**overrides: Any) -> Container:
+        made.append(Container(make_settings(**overrides)))
+        return made[-1]
 
-def build_service(settings: Settings, engine: Engine, hasher: PasswordHasher) -> AuthService:
-    """Wired like authapi.main.create_app, with the real throttle on memory storage."""
-    throttle = LoginThrottle(settings)
-    return AuthService(
-        engine=engine,
-        hasher=hasher,
-        tokens=token_config_from_settings(settings),
-        throttle=throttle,
-        mail=MailService(settings, limit=MailLimit(settings), doorbell=threading.Event()),
-        mfa=MfaService(
-            passwords=PasswordCheck(
-                engine=engine,
-                hasher=hasher,
-                throttle=throttle,
-                confirmations=ActionLimit(settings, settings.rate_limit_password_confirm, "c"),
-            ),
-            box=SecretBox(settings.mfa_encryption_key.get_secret_value()),
-            issuer=settings.mfa_issuer,
-            token_ttl=timedelta(seconds=settings.mfa_token_ttl_seconds),
-        ),
-    )
+    yield make
+    for container in made:
+        container.close()
 
 
 @pytest.fixture
-def engine(make_settings: Callable[..., Settings]) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings())
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def make_service(
-    make_settings: Callable[..., Settings],
-    engine: Engine,
-    make_hasher: Callable[[int], PasswordHasher],
-) -> Callable[..., AuthService]:
-    def make(**overrides: Any) -> AuthService:
-        settings = make_settings(**overrides)
-        return build_service(settings, engine, make_hasher(settings.bcrypt_rounds))
-
-    return make
-
-
-@pytest.fixture
-def service(make_service: Callable[..., AuthService]) -> AuthService:
+def service(make_service: Callable[..., Container]) -> Container:
     return make_service()
 
 
-def signup(service: AuthService, engine: Engine, email: str) -> IssuedToken:
-    with request(engine) as session:
-        _user, issued = service.signup(session, email, STRONG_PASSWORD, "Test User", CLIENT)
+@pytest.fixture
+def engine(service: Container) -> Engine:
+    return service.engine
+
+
+def signup(service: Container, engine: Engine, email: str) -> IssuedToken:
+    with service.unit_of_work() as uow:
+        _user, issued = service.login.signup(uow, email, STRONG_PASSWORD, "Test User", CLIENT)
     assert issued is not None
     return issued
 
 
 def login(
-    service: AuthService, engine: Engine, email: str, password: str = STRONG_PASSWORD
+    service: Container, engine: Engine, email: str, password: str = STRONG_PASSWORD
 ) -> IssuedToken:
-    with request(engine) as session:
-        issued = service.login(session, email, password, CLIENT)
+    with service.unit_of_work() as uow:
+        issued = service.login.login(uow, email, password, CLIENT)
     assert isinstance(issued, IssuedToken)  # these accounts have no second factor
     return issued
+
+
+def authenticate(service: Container, token: str) -> Principal:
+    with service.engine.connect() as connection:
+        return service.token_check.authenticate(connection, token, lambda: CLIENT)
+
+
+def disable(service: Container, user_id: uuid.UUID) -> None:
+    with service.unit_of_work() as uow:
+        user = uow.session.get(User, user_id)
+        assert user is not None
+        service.sessions.disable_user(uow, user)
 
 
 def stored_user(engine: Engine, email: str) -> User:
@@ -149,10 +115,10 @@ def session_id_of(tokens: TokenConfig, token: str) -> uuid.UUID:
 
 
 def test_signup_then_login_issue_distinct_live_sessions(
-    service: AuthService, engine: Engine, make_settings: Callable[..., Settings]
+    service: Container, engine: Engine, make_settings: Callable[..., Settings]
 ) -> None:
     email = unique_email()
-    tokens = token_config_from_settings(make_settings())
+    tokens = service.tokens
 
     signed_up = signup(service, engine, email)
     logged_in = login(service, engine, email)
@@ -166,10 +132,7 @@ def test_signup_then_login_issue_distinct_live_sessions(
     assert signed_up.expires_in == logged_in.expires_in == 24 * 3600
 
     for issued, session_id in ((signed_up, first), (logged_in, second)):
-        with request(engine) as session:
-            principal = service.authenticate(
-                session.connection(), issued.access_token, lambda: CLIENT
-            )
+        principal = authenticate(service, issued.access_token)
         assert principal.user.id == signed_up.user.id
         assert principal.session_id == session_id
 
@@ -182,7 +145,7 @@ def test_signup_then_login_issue_distinct_live_sessions(
 
 
 def test_signup_stores_a_hash_never_the_password(
-    service: AuthService, engine: Engine, make_hasher: Callable[[int], PasswordHasher]
+    service: Container, engine: Engine, make_hasher: Callable[[int], PasswordHasher]
 ) -> None:
     email = unique_email()
     signup(service, engine, email)
@@ -194,7 +157,7 @@ def test_signup_stores_a_hash_never_the_password(
 
 
 def test_login_upgrades_a_hash_below_the_configured_cost(
-    make_service: Callable[..., AuthService],
+    make_service: Callable[..., Container],
     engine: Engine,
     make_hasher: Callable[[int], PasswordHasher],
 ) -> None:
@@ -215,7 +178,7 @@ def test_login_upgrades_a_hash_below_the_configured_cost(
 
 
 def test_login_at_the_configured_cost_keeps_the_stored_hash(
-    service: AuthService, engine: Engine
+    service: Container, engine: Engine
 ) -> None:
     email = unique_email()
     signup(service, engine, email)
@@ -229,9 +192,7 @@ def test_login_at_the_configured_cost_keeps_the_stored_hash(
 # --- failures are audited even though the request rolls back -------------------------
 
 
-def test_failed_logins_are_audited_despite_the_rollback(
-    service: AuthService, engine: Engine
-) -> None:
+def test_failed_logins_are_audited_despite_the_rollback(service: Container, engine: Engine) -> None:
     email, nobody = unique_email(), unique_email("nobody")
     user_id = signup(service, engine, email).user.id
 
@@ -254,32 +215,26 @@ def test_failed_logins_are_audited_despite_the_rollback(
 
 
 def test_disable_user_revokes_every_session(
-    service: AuthService, engine: Engine, make_settings: Callable[..., Settings]
+    service: Container, engine: Engine, make_settings: Callable[..., Settings]
 ) -> None:
     email = unique_email()
     first = signup(service, engine, email)
     second = login(service, engine, email)
 
-    with request(engine) as session:
-        user = session.get(User, first.user.id)
-        assert user is not None
-        service.disable_user(session, user)
+    disable(service, first.user.id)
 
     assert all(row.revoked_at is not None for row in session_rows(engine, first.user.id))
     for token in (first.access_token, second.access_token, second.access_token + "="):
-        with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session.connection(), token, lambda: CLIENT)
+        with pytest.raises(errors.TokenRevoked):
+            authenticate(service, token)
 
 
 def test_disabled_user_login_is_invalid_credentials_and_audited_as_disabled(
-    service: AuthService, engine: Engine
+    service: Container, engine: Engine
 ) -> None:
     email = unique_email()
     user_id = signup(service, engine, email).user.id
-    with request(engine) as session:
-        user = session.get(User, user_id)
-        assert user is not None
-        service.disable_user(session, user)
+    disable(service, user_id)
     sessions_before = len(session_rows(engine, user_id))
 
     with pytest.raises(errors.InvalidCredentials) as disabled:
@@ -297,26 +252,20 @@ def test_disabled_user_login_is_invalid_credentials_and_audited_as_disabled(
     assert stored_user(engine, email).last_login_at is None
 
 
-def test_logout_revokes_the_token_even_when_re_encoded(
-    service: AuthService, engine: Engine
-) -> None:
+def test_logout_revokes_the_token_even_when_re_encoded(service: Container, engine: Engine) -> None:
     """Revocation keys on the signed session id, so `token + "="` is revoked too."""
     email = unique_email()
     kept = signup(service, engine, email)
     dropped = login(service, engine, email)
 
-    with request(engine) as session:
-        principal = service.authenticate(session.connection(), dropped.access_token, lambda: CLIENT)
-        service.logout(session, principal, CLIENT)
+    principal = authenticate(service, dropped.access_token)
+    with service.unit_of_work() as uow:
+        service.sessions.logout(uow, principal, CLIENT)
 
     for token in (dropped.access_token, dropped.access_token + "="):
-        with pytest.raises(errors.TokenRevoked), request(engine) as session:
-            service.authenticate(session.connection(), token, lambda: CLIENT)
-    with request(engine) as session:
-        assert (
-            service.authenticate(session.connection(), kept.access_token, lambda: CLIENT).user.id
-            == kept.user.id
-        )
+        with pytest.raises(errors.TokenRevoked):
+            authenticate(service, token)
+    assert authenticate(service, kept.access_token).user.id == kept.user.id
 
 
 # --- per-account throttle --------------------------------------------------------------
@@ -324,7 +273,7 @@ def test_logout_revokes_the_token_even_when_re_encoded(
 
 @pytest.mark.parametrize("account_exists", [True, False], ids=["account", "no-account"])
 def test_too_many_failures_for_one_email_are_throttled(
-    make_service: Callable[..., AuthService], engine: Engine, account_exists: bool
+    make_service: Callable[..., Container], engine: Engine, account_exists: bool
 ) -> None:
     limit = 3
     service = make_service(login_failure_limit=limit, login_failure_window_seconds=900)
@@ -353,7 +302,7 @@ def test_too_many_failures_for_one_email_are_throttled(
 
 
 def test_failures_below_the_limit_do_not_throttle(
-    make_service: Callable[..., AuthService], engine: Engine
+    make_service: Callable[..., Container], engine: Engine
 ) -> None:
     limit = 3
     service = make_service(login_failure_limit=limit)
@@ -368,27 +317,29 @@ def test_failures_below_the_limit_do_not_throttle(
 
 
 def test_end_reads_keeps_what_was_read_and_refuses_a_session_that_wrote(
-    engine: Engine,
+    service: Container, engine: Engine
 ) -> None:
     """Login and signup end their read before bcrypt: what they read stays loaded,
     and a session that has written anything, flushed or not, is refused rather
     than committed halfway through its request."""
     email = unique_email()
-    with request(engine) as session:
-        session.add(User(email=email, password_hash="x"))
-    session = Session(engine, expire_on_commit=False)
+    with service.unit_of_work() as uow:
+        uow.session.add(User(email=email, password_hash="x"))
+    unit = new_unit(engine, service.side)
     try:
-        user = session.exec(select(User).where(col(User.email) == email)).one()
-        end_reads(session)
-        assert not session.in_transaction()
+        user = unit.session.exec(select(User).where(col(User.email) == email)).one()
+        unit.end_reads()
+        assert not unit.session.in_transaction()
         assert user.email == email  # no reload: the attributes stayed
         user.name = "Ada"
         with pytest.raises(RuntimeError, match="wrote"):
-            end_reads(session)
-        session.flush()
+            unit.end_reads()
+        unit.session.flush()
         with pytest.raises(RuntimeError, match="wrote"):
-            end_reads(session)
+            unit.end_reads()
     finally:
-        rollback_and_close(session)
-    with pytest.raises(RuntimeError, match="expire_on_commit"), Session(engine) as expiring:
-        end_reads(expiring)
+        unit.rollback()
+    expiring = type(unit)(Session(engine), service.side)
+    with pytest.raises(RuntimeError, match="expire_on_commit"):
+        expiring.end_reads()
+    expiring.rollback()

@@ -10,9 +10,9 @@ import ipaddress
 
 import pytest
 
+from authapi.client_address import UNKNOWN_CLIENT, limit_key, resolve_client_ip
 from authapi.config import IPNetwork
 from authapi.metrics import is_allowed
-from authapi.rate_limit import UNKNOWN_CLIENT, limit_key, resolve_client_ip
 
 
 def networks(*cidrs: str) -> list[IPNetwork]:

@@ -14,7 +14,7 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 
 from authapi.config import Settings
-from authapi.db import create_db_engine
+from authapi.container import Container
 from authapi.services.retention import (
     FAILED_MAIL_GRACE,
     FINISHED_MAIL_GRACE,
@@ -39,12 +39,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(settings: Settings) -> int:
     """Prune once; the exit status."""
-    from authapi.main import retention_service
-
-    engine = None
+    container = Container(settings)
     try:
-        engine = create_db_engine(settings)
-        report = retention_service(engine, settings).prune()
+        report = container.retention.prune()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         lines = str(cause).strip().splitlines()
@@ -52,8 +49,7 @@ def run(settings: Settings) -> int:
         print(f"authapi: database error: {detail}", file=sys.stderr)
         return 1
     finally:
-        if engine is not None:
-            engine.dispose()
+        container.close()
     _print(report)
     return 0
 

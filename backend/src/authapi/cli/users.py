@@ -8,34 +8,20 @@ line per problem on stderr and exit 1, never a traceback.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from authapi import errors
+from authapi.cli import user_input
 from authapi.config import Settings
-from authapi.db import create_db_engine
-from authapi.models.user import EMAIL_MAX_LENGTH
-from authapi.schemas.auth import PASSWORD_INPUT_MAX
-from authapi.schemas.common import (
-    no_control_characters,
-    normalize_email,
-    normalize_login_email,
-)
-from authapi.security import PasswordHasher
+from authapi.container import Container
 from authapi.services.admin import AdminService
+from authapi.unit_of_work import UnitOfWork
 
-NAME_MAX_LENGTH = 100
-
-Handler = Callable[[AdminService, Session, argparse.Namespace], None]
-
-
-class InputError(Exception):
-    """An argument the command refuses before touching the database."""
+Handler = Callable[[AdminService, UnitOfWork, argparse.Namespace], None]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +29,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = users.add_subparsers(dest="users_command", required=True)
 
     listing = actions.add_parser("list", help="users, newest first")
-    listing.add_argument("--limit", type=_positive, default=50, help="at most N rows (50)")
+    listing.add_argument(
+        "--limit", type=user_input.positive, default=50, help="at most N rows (50)"
+    )
     listing.add_argument("--email-contains", metavar="TEXT", help="only emails containing TEXT")
     listing.set_defaults(handler=_list)
 
@@ -83,14 +71,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the chosen command in one transaction; the exit status."""
     handler: Handler = args.handler
-    service = AdminService(hasher=PasswordHasher(settings.bcrypt_rounds))
-    engine = None
+    container = Container(settings)
     try:
-        engine = create_db_engine(settings)
-        with Session(engine, expire_on_commit=False) as session:
-            handler(service, session, args)
-            session.commit()
-    except InputError as exc:
+        with container.unit_of_work() as uow:
+            handler(container.admin, uow, args)
+    except user_input.InputError as exc:
         return _fail(str(exc))
     except errors.WeakPassword as exc:
         return _fail("the password breaks the password rules:", *_problems(exc))
@@ -99,16 +84,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except SQLAlchemyError as exc:
         return _fail(f"database error: {_first_line(exc)}")
     finally:
-        if engine is not None:
-            engine.dispose()
+        container.close()
     return 0
 
 
 # -- commands ---------------------------------------------------------------------
 
 
-def _list(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    contains = _lookup(args.email_contains) if args.email_contains else None
+def _list(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    contains = user_input.lookup(args.email_contains) if args.email_contains else None
     rows = [
         [
             user.email,
@@ -118,13 +102,13 @@ def _list(service: AdminService, session: Session, args: argparse.Namespace) -> 
             _when(user.created_at),
             _when(user.last_login_at),
         ]
-        for user in service.list_users(session, args.limit, contains)
+        for user in service.list_users(uow, args.limit, contains)
     ]
     _table(["email", "id", "active", "verified", "created", "last login"], rows)
 
 
-def _show(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    detail = service.show_user(session, _lookup(args.email))
+def _show(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    detail = service.show_user(uow, user_input.lookup(args.email))
     user = detail.user
     fields = [
         ("email", user.email),
@@ -141,110 +125,46 @@ def _show(service: AdminService, session: Session, args: argparse.Namespace) -> 
         print(f"{label + ':':<17}{value}")
 
 
-def _create(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    email = _email(args.email)
-    name = _name(args.name)
-    password = _read_password(from_stdin=args.password_stdin)
-    user = service.create_user(session, email, password, name, verified=args.verified)
+def _create(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.email(args.email)
+    name = user_input.name(args.name)
+    password = user_input.read_password(from_stdin=args.password_stdin)
+    user = service.create_user(uow, email, password, name, verified=args.verified)
     print(f"created {user.email} ({user.id})")
 
 
-def _disable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    email = _lookup(args.email)
-    revoked = service.disable_user(session, email)
+def _disable(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.lookup(args.email)
+    revoked = service.disable_user(uow, email)
     print(f"disabled {email}; {revoked} session(s) revoked")
 
 
-def _enable(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    email = _lookup(args.email)
-    service.enable_user(session, email)
+def _enable(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.lookup(args.email)
+    service.enable_user(uow, email)
     print(f"enabled {email}")
 
 
-def _revoke_sessions(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    email = _lookup(args.email)
-    revoked = service.revoke_sessions(session, email)
+def _revoke_sessions(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.lookup(args.email)
+    revoked = service.revoke_sessions(uow, email)
     print(f"revoked {revoked} session(s) of {email}")
 
 
-def _mfa_reset(service: AdminService, session: Session, args: argparse.Namespace) -> None:
-    email = _lookup(args.email)
-    service.reset_mfa(session, email)
+def _mfa_reset(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.lookup(args.email)
+    service.reset_mfa(uow, email)
     print(f"second factor of {email} turned off; the next login needs only the password")
 
 
-def _delete(service: AdminService, session: Session, args: argparse.Namespace) -> None:
+def _delete(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
     if not args.yes:
-        raise InputError(f"deleting {args.email.strip()} cannot be undone; add --yes to confirm")
-    email = _lookup(args.email)
-    service.delete_user(session, email)
+        raise user_input.InputError(
+            f"deleting {args.email.strip()} cannot be undone; add --yes to confirm"
+        )
+    email = user_input.lookup(args.email)
+    service.delete_user(uow, email)
     print(f"deleted {email}")
-
-
-# -- input ------------------------------------------------------------------------
-
-
-def _email(value: str) -> str:
-    """The address as signup would store it, or a refusal."""
-    try:
-        email = normalize_email(value)
-    except ValueError as exc:
-        raise InputError(f"invalid email: {exc}") from None
-    if len(email) > EMAIL_MAX_LENGTH:
-        raise InputError(f"invalid email: at most {EMAIL_MAX_LENGTH} characters")
-    return email
-
-
-def _lookup(value: str) -> str:
-    """The address in the form signup stores, to find an account by (as login does:
-    one that could never have signed up is refused only for control characters, and
-    otherwise simply not found)."""
-    try:
-        return normalize_login_email(value)
-    except ValueError as exc:
-        raise InputError(f"invalid email: {exc}") from None
-
-
-def _name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        no_control_characters(value)
-    except ValueError as exc:
-        raise InputError(f"invalid name: {exc}") from None
-    value = value.strip()
-    if len(value) > NAME_MAX_LENGTH:
-        raise InputError(f"invalid name: at most {NAME_MAX_LENGTH} characters")
-    return value or None
-
-
-def _read_password(*, from_stdin: bool) -> str:
-    """From stdin (never from an argument: it would land in the shell history and
-    in `ps`), or typed twice at a terminal prompt."""
-    if from_stdin:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != password:
-            raise InputError("the passwords do not match")
-    else:
-        raise InputError("no terminal to prompt for the password; use --password-stdin")
-    if not password:
-        raise InputError("the password is empty")
-    if len(password) > PASSWORD_INPUT_MAX:
-        raise InputError(f"the password is longer than {PASSWORD_INPUT_MAX} characters")
-    try:
-        no_control_characters(password)
-    except ValueError as exc:
-        raise InputError(f"invalid password: {exc}") from None
-    return password
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 # -- output -----------------------------------------------------------------------

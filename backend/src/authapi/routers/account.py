@@ -7,11 +7,12 @@ from fastapi import APIRouter, Request, Response, status
 
 from authapi.body_limit import LargeBody
 from authapi.deps import (
-    AccountServiceDep,
+    AccountDep,
     ClientInfoDep,
     CurrentPrincipal,
-    SessionDep,
+    EmailLinksDep,
     TokenThenLargeBody,
+    UnitOfWorkDep,
 )
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
@@ -55,13 +56,13 @@ mailing_router = APIRouter(
 def update_me(
     body: ProfileUpdate,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    account: AccountDep,
     client: ClientInfoDep,
 ) -> UserOut:
     """Change the profile (`name`; null clears it). Fields left out stay as they are."""
     changes = body.model_dump(exclude_unset=True)
-    user = account.update_profile(session, principal, changes, client)
+    user = account.update_profile(uow, principal, changes, client)
     return UserOut.model_validate(user, from_attributes=True)
 
 
@@ -73,13 +74,13 @@ def update_me(
 def change_password(
     body: PasswordChangeRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    account: AccountDep,
     client: ClientInfoDep,
 ) -> None:
     """Set a new password. Every other session of the account is logged out; this one
     stays. A wrong `current_password` counts towards the per-account login throttle."""
-    account.change_password(session, principal, body.current_password, body.new_password, client)
+    account.change_password(uow, principal, body.current_password, body.new_password, client)
 
 
 @link_router.post(
@@ -89,13 +90,13 @@ def forgot_password(
     request: Request,
     response: Response,
     body: PasswordForgotRequest,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    links: EmailLinksDep,
     client: ClientInfoDep,
 ) -> Accepted:
     """Mail a password reset link, if an active account has this address. The answer
     is the same either way, so it does not tell who has an account."""
-    account.request_password_reset(session, body.email, client)
+    links.request_password_reset(uow, body.email, client)
     return FORGOT_ACCEPTED
 
 
@@ -106,13 +107,13 @@ def reset_password(
     request: Request,
     response: Response,
     body: PasswordResetRequest,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    links: EmailLinksDep,
     client: ClientInfoDep,
 ) -> None:
     """Set a new password with the token of a reset link. Every session of the account
     is logged out; the link works once."""
-    account.reset_password(session, body.token, body.new_password, client)
+    links.reset_password(uow, body.token, body.new_password, client)
 
 
 @link_router.post("/email/verify", responses=problems(400, 409, 422, 429))
@@ -120,25 +121,25 @@ def verify_email(
     request: Request,
     response: Response,
     body: EmailVerifyRequest,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    links: EmailLinksDep,
     client: ClientInfoDep,
 ) -> UserOut:
     """Confirm an address with the token of a mailed link: the signup address, or the
     new address of an email change (which takes effect now)."""
-    user = account.verify_email(session, body.token, client)
+    user = links.verify_email(uow, body.token, client)
     return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.post("/email/verify/resend", status_code=status.HTTP_202_ACCEPTED, responses=problems(401))
 def resend_verification(
     principal: CurrentPrincipal,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    account: AccountDep,
     client: ClientInfoDep,
 ) -> Accepted:
     """Mail a fresh verification link while the address is unverified."""
-    account.resend_verification(session, principal, client)
+    account.resend_verification(uow, principal, client)
     return RESEND_ACCEPTED
 
 
@@ -152,8 +153,8 @@ def change_email(
     response: Response,
     body: EmailChangeRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    account: AccountDep,
     client: ClientInfoDep,
 ) -> Accepted:
     """Ask to change the address: a link goes to the new address, a notice to the old.
@@ -162,7 +163,7 @@ def change_email(
     and its owner a notice instead of a link: the answer never tells who has an
     account. Limited per client IP (RATE_LIMIT_AUTH) and per account
     (RATE_LIMIT_EMAIL_CHANGE)."""
-    account.request_email_change(session, principal, body.new_email, body.password, client)
+    account.request_email_change(uow, principal, body.new_email, body.password, client)
     return CHANGE_ACCEPTED
 
 
@@ -172,10 +173,10 @@ def change_email(
 def delete_me(
     body: AccountDeleteRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    account: AccountServiceDep,
+    uow: UnitOfWorkDep,
+    account: AccountDep,
     client: ClientInfoDep,
 ) -> None:
     """Delete the account, its sessions and its pending mail. The audit trail keeps
     its rows without the email address."""
-    account.delete_account(session, principal, body.password, client)
+    account.delete_account(uow, principal, body.password, client)

@@ -1,16 +1,25 @@
+"""Signup, login, the OAuth2 token endpoint, refresh, logout and sessions."""
+
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 
 from authapi import errors
 from authapi.body_limit import LargeBody
-from authapi.deps import AuthServiceDep, ClientInfoDep, CurrentPrincipal, SessionDep
+from authapi.deps import (
+    ClientInfoDep,
+    CurrentPrincipal,
+    ListedOrigin,
+    LoginDep,
+    SessionsDep,
+    TransportDep,
+    UnitOfWorkDep,
+)
 from authapi.rate_limit import RateLimitedRoute
-from authapi.routers.cookie_origin import ListedOrigin
 from authapi.routers.responses import problems
+from authapi.routers.token_answers import NO_STORE, auth_response, token_response
 from authapi.schemas.auth import (
     AuthResponse,
     LoginRequest,
@@ -23,71 +32,18 @@ from authapi.schemas.auth import (
     VerificationPending,
 )
 from authapi.schemas.mfa import MfaChallengeResponse
-from authapi.services.auth import IssuedToken
 from authapi.services.mfa import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # Endpoints that take credentials (a password, a refresh token) and set the refresh
 # cookie: each request counts against the per-IP limit before its body is even parsed
-# (main.py registers the limits), then meets the cookie mode's Origin check.
+# (main.py registers the limits), then meets the transport's Origin check.
 credentials_router = APIRouter(
     prefix="/auth",
     tags=["auth"],
     route_class=RateLimitedRoute,
     dependencies=[ListedOrigin, LargeBody],
 )
-
-# Tokens must not be kept by browsers or proxies.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-REFRESH_COOKIE = "authapi_refresh"
-CLEARED_COOKIE = f"{REFRESH_COOKIE}=; Max-Age=0; Path=/auth; Secure; HttpOnly; SameSite=strict"
-_REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
-
-
-def _cookie_mode(request: Request) -> bool:
-    return bool(request.app.state.settings.refresh_token_cookie)
-
-
-def _token_response(issued: IssuedToken, request: Request, response: Response) -> TokenResponse:
-    """The token fields of every answer that issues tokens. In cookie mode the
-    refresh token goes into the cookie and never into the JSON."""
-    response.headers.update(NO_STORE)
-    refresh_token: str | None = issued.refresh_token
-    if _cookie_mode(request):
-        _set_refresh_cookie(response, issued.refresh_token, issued.refresh_expires_in)
-        refresh_token = None
-    return TokenResponse(
-        access_token=issued.access_token,
-        expires_in=issued.expires_in,
-        refresh_token=refresh_token,
-        refresh_expires_in=issued.refresh_expires_in,
-    )
-
-
-def auth_response(issued: IssuedToken, request: Request, response: Response) -> AuthResponse:
-    tokens = _token_response(issued, request, response)
-    return AuthResponse(
-        **tokens.model_dump(), user=UserOut.model_validate(issued.user, from_attributes=True)
-    )
-
-
-def _set_refresh_cookie(response: Response, value: str, max_age: int) -> None:
-    """Sent only to /auth/*, never to scripts (HttpOnly), never over plain HTTP except
-    to loopback (Secure), and never with a request another site started (Strict)."""
-    response.set_cookie(
-        REFRESH_COOKIE,
-        value,
-        max_age=max_age,
-        path="/auth",
-        secure=True,
-        httponly=True,
-        samesite="strict",
-    )
-
-
-def _clear_refresh_cookie(request: Request, response: Response) -> None:
-    if _cookie_mode(request):
-        _set_refresh_cookie(response, "", 0)
 
 
 @credentials_router.post(
@@ -97,16 +53,17 @@ def signup(
     request: Request,
     body: SignupRequest,
     response: Response,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    logins: LoginDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> AuthResponse | VerificationPending:
     """Create an account, mail a link to confirm its address, and return a first
     access token (with REQUIRE_VERIFIED_EMAIL=true: the user only, no token)."""
-    user, issued = auth.signup(session, body.email, body.password, body.name, client)
+    user, issued = logins.signup(uow, body.email, body.password, body.name, client)
     if issued is None:
         return VerificationPending(user=UserOut.model_validate(user, from_attributes=True))
-    return auth_response(issued, request, response)
+    return auth_response(issued, response, transport)
 
 
 @credentials_router.post("/login", responses=problems(401, 403, 422, 429))
@@ -114,17 +71,18 @@ def login(
     request: Request,
     body: LoginRequest,
     response: Response,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    logins: LoginDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> AuthResponse | MfaChallengeResponse:
     """Exchange email and password for an access token and a refresh token; with the
     second factor on, for an `mfa_token` to send with a code to /auth/mfa/verify."""
-    outcome = auth.login(session, body.email, body.password, client)
+    outcome = logins.login(uow, body.email, body.password, client)
     if isinstance(outcome, MfaChallenge):
         response.headers.update(NO_STORE)
         return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
-    return auth_response(outcome, request, response)
+    return auth_response(outcome, response, transport)
 
 
 def _required(form: TokenForm, *fields: str) -> list[str]:
@@ -147,8 +105,10 @@ def token(
     request: Request,
     form: Annotated[TokenForm, Form()],
     response: Response,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    logins: LoginDep,
+    sessions: SessionsDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> TokenResponse:
     """The OAuth2 token endpoint, for Swagger's Authorize and OAuth2 client libraries:
@@ -158,21 +118,22 @@ def token(
     they log in at /auth/login, then /auth/mfa/verify."""
     if form.grant_type in (None, "password"):
         username, password = _required(form, "username", "password")
-        issued = auth.password_grant(session, username, password, client)
+        issued = logins.password_grant(uow, username, password, client)
     elif form.grant_type == "refresh_token":
         (refresh_token,) = _required(form, "refresh_token")
-        issued = auth.refresh(session, refresh_token, client)
+        issued = sessions.refresh(uow, refresh_token, client)
     else:
         raise errors.UnsupportedGrantType
-    return _token_response(issued, request, response)
+    return token_response(issued, response, transport)
 
 
 @credentials_router.post("/refresh", responses=problems(401, 403, 422, 429))
 def refresh(
     request: Request,
     response: Response,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    sessions: SessionsDep,
+    transport: TransportDep,
     client: ClientInfoDep,
     body: RefreshRequest | None = None,
 ) -> TokenResponse:
@@ -180,63 +141,41 @@ def refresh(
     Each refresh token works once; presented again after a few seconds it ends its
     session. With REFRESH_TOKEN_COOKIE=true the token comes from the cookie, and only
     from a page of an origin in CORS_ORIGINS (as for every endpoint that sets it)."""
-    if _cookie_mode(request):
-        if body is not None and body.refresh_token is not None:
-            raise errors.ValidationFailed(
-                "The refresh token travels in the cookie here, never in the body.",
-                errors=[
-                    {
-                        "field": "refresh_token",
-                        "message": "Send no body: the cookie carries the token.",
-                        "code": "cookie_mode",
-                    }
-                ],
-            )
-        token = request.cookies.get(REFRESH_COOKIE)
-        if token is not None and not _REFRESH_TOKEN_SHAPE.fullmatch(token):
-            malformed = errors.TokenInvalid("The refresh token is invalid.")
-            malformed.headers["Set-Cookie"] = CLEARED_COOKIE
-            raise malformed
-    else:
-        token = body.refresh_token if body is not None else None
-    if token is None:
-        raise errors.TokenMissing("Send the refresh token.")
+    token = transport.read(request, body.refresh_token if body is not None else None)
     try:
-        issued = auth.refresh(session, token, client)
+        issued = sessions.refresh(uow, token, client)
     except (errors.TokenInvalid, errors.TokenRevoked, errors.TokenExpired) as refused:
-        if _cookie_mode(request):  # a dead cookie would be sent again on every load
-            refused.headers["Set-Cookie"] = CLEARED_COOKIE
-        raise
-    return _token_response(issued, request, response)
+        raise transport.refused(refused) from None
+    return token_response(issued, response, transport)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 def logout(
-    request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    sessions: SessionsDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> None:
     """Revoke this token's session (its refresh token too): the same token is refused
     from now on. In cookie mode the refresh cookie is cleared."""
-    auth.logout(session, principal, client)
-    _clear_refresh_cookie(request, response)
+    sessions.logout(uow, principal, client)
+    transport.take_back(response)
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 def logout_all(
-    request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    sessions: SessionsDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> None:
     """Revoke every session of the user, on every device."""
-    auth.logout_all(session, principal, client)
-    _clear_refresh_cookie(request, response)
+    sessions.logout_all(uow, principal, client)
+    transport.take_back(response)
 
 
 @router.get("/me", responses=problems(401))
@@ -247,7 +186,7 @@ async def me(principal: CurrentPrincipal) -> UserOut:
 
 @router.get("/sessions", responses=problems(401))
 def list_sessions(
-    principal: CurrentPrincipal, session: SessionDep, auth: AuthServiceDep
+    principal: CurrentPrincipal, uow: UnitOfWorkDep, sessions: SessionsDep
 ) -> list[SessionOut]:
     """The user's active sessions, newest first; `current` marks this token's."""
     return [
@@ -259,5 +198,5 @@ def list_sessions(
             user_agent=row.user_agent,
             current=current,
         )
-        for row, current in auth.active_sessions(session, principal)
+        for row, current in sessions.active_sessions(uow, principal)
     ]

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from authapi.db import ReadPool
+from authapi.deps import container_of
 from authapi.errors import PROBLEM_JSON, ServiceUnavailable, problem_body, with_retry_after
+from authapi.rate_limit import storage_is_up
 from authapi.routers.responses import problems
 from authapi.schemas.health import HealthOut
 from authapi.services import health
@@ -20,9 +21,11 @@ async def get_health(request: Request) -> Response:
     per-process memory, and pulling every instance out of a load balancer because
     Redis blinked would turn a degradation into an outage.
     """
-    probes: ReadPool = request.app.state.probes
-    check = request.app.state.limiter._storage.check
-    database, storage = await probes.call(lambda: health.readiness(probes, check))
+    container = container_of(request)
+    probes, limiter = container.probes, container.limiter
+    database, storage = await probes.call(
+        lambda: health.readiness(probes, lambda: storage_is_up(limiter))
+    )
     parts = {
         "database": "ok" if database else "unavailable",
         "rate_limit_storage": "ok" if storage else "unavailable",

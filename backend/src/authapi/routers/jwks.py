@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from authapi import errors
-from authapi.keys import KeySet
+from authapi.deps import container_of
 from authapi.routers.responses import problems
 
 router = APIRouter(tags=["keys"])
@@ -19,8 +19,7 @@ JWKS_MAX_AGE_SECONDS = 300
 async def jwks(request: Request, response: Response) -> dict[str, Any]:
     """The public keys that verify access tokens (current and retired), as a JWK Set,
     for services that check tokens offline. 404 with HS algorithms: nothing is public."""
-    keys: KeySet = request.app.state.key_set
-    key_set = keys.jwks()
+    key_set = container_of(request).tokens.keys.jwks()
     if not key_set["keys"]:
         raise errors.NotFound("JWT_ALGORITHM is an HS algorithm: there are no public keys.")
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"

@@ -6,17 +6,18 @@ from fastapi import APIRouter, Request, Response, status
 
 from authapi.body_limit import LargeBody
 from authapi.deps import (
-    AuthServiceDep,
     ClientInfoDep,
     CurrentPrincipal,
-    MfaServiceDep,
-    SessionDep,
+    ListedOrigin,
+    LoginDep,
+    MfaDep,
     TokenThenLargeBody,
+    TransportDep,
+    UnitOfWorkDep,
 )
 from authapi.rate_limit import RateLimitedRoute
-from authapi.routers.auth import NO_STORE, auth_response
-from authapi.routers.cookie_origin import ListedOrigin
 from authapi.routers.responses import problems
+from authapi.routers.token_answers import NO_STORE, auth_response
 from authapi.schemas.auth import AuthResponse
 from authapi.schemas.mfa import (
     MfaConfirmedRequest,
@@ -43,14 +44,14 @@ def setup_totp(
     response: Response,
     body: TotpSetupRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    mfa: MfaServiceDep,
+    uow: UnitOfWorkDep,
+    mfa: MfaDep,
     client: ClientInfoDep,
 ) -> TotpSetup:
     """Start enrolling an authenticator app: a new secret, pending until a code of it
     is confirmed (a new setup replaces a pending one). Needs the password again."""
     response.headers.update(NO_STORE)
-    enrolment = mfa.setup(session, principal, body.password, client)
+    enrolment = mfa.setup(uow, principal, body.password, client)
     return TotpSetup(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
@@ -59,14 +60,14 @@ def confirm_totp(
     response: Response,
     body: TotpConfirmRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    mfa: MfaServiceDep,
+    uow: UnitOfWorkDep,
+    mfa: MfaDep,
     client: ClientInfoDep,
 ) -> RecoveryCodes:
     """Turn the factor on with a current code of the pending secret. The answer holds
     the ten recovery codes, shown this once."""
     response.headers.update(NO_STORE)
-    return RecoveryCodes(recovery_codes=mfa.confirm(session, principal, body.code, client))
+    return RecoveryCodes(recovery_codes=mfa.confirm(uow, principal, body.code, client))
 
 
 @router.post(
@@ -77,13 +78,13 @@ def confirm_totp(
 def disable_totp(
     body: MfaConfirmedRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    mfa: MfaServiceDep,
+    uow: UnitOfWorkDep,
+    mfa: MfaDep,
     client: ClientInfoDep,
 ) -> None:
     """Turn the factor off (password and a code or recovery code); the recovery codes
     are deleted."""
-    mfa.disable(session, principal, body.password, body.code, client)
+    mfa.disable(uow, principal, body.password, body.code, client)
 
 
 @router.post("/recovery-codes", responses=problems(400, 401, 409, 422, 429))
@@ -91,13 +92,13 @@ def regenerate_recovery_codes(
     response: Response,
     body: MfaConfirmedRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    mfa: MfaServiceDep,
+    uow: UnitOfWorkDep,
+    mfa: MfaDep,
     client: ClientInfoDep,
 ) -> RecoveryCodes:
     """A fresh set of ten recovery codes; every earlier code stops working."""
     response.headers.update(NO_STORE)
-    codes = mfa.regenerate_recovery_codes(session, principal, body.password, body.code, client)
+    codes = mfa.regenerate_recovery_codes(uow, principal, body.password, body.code, client)
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -106,12 +107,13 @@ def verify(
     request: Request,
     response: Response,
     body: MfaVerifyRequest,
-    session: SessionDep,
-    auth: AuthServiceDep,
+    uow: UnitOfWorkDep,
+    logins: LoginDep,
+    transport: TransportDep,
     client: ClientInfoDep,
 ) -> AuthResponse:
     """The login's second step: the `mfa_token` from /auth/login and a current code
     (or an unused recovery code) give the usual tokens. A wrong code can be retried
     while the token lives; each counts in the per-account throttle."""
-    issued = auth.verify_mfa(session, body.mfa_token, body.code, client)
-    return auth_response(issued, request, response)
+    issued = logins.verify_mfa(uow, body.mfa_token, body.code, client)
+    return auth_response(issued, response, transport)

@@ -2,7 +2,8 @@
 
 Every change is audited with the shell as the actor: the row's user agent is
 `authapi-cli`, its reason `shell`, and it has no IP address or request id. Like the
-other services, these never commit: the caller holds one transaction per command.
+other services, these never commit: the shell's unit of work holds one transaction
+per command.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlmodel import Session
 
 from authapi import errors
 from authapi.models import AuthEventType, User
@@ -21,8 +20,9 @@ from authapi.security import PasswordHasher
 from authapi.services import audit, factors
 from authapi.services.account import erase_user
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import deactivate_user
-from authapi.services.passwords import password_problems
+from authapi.services.passwords import require_strong
+from authapi.services.sessions import deactivate_user
+from authapi.unit_of_work import UnitOfWork
 
 SHELL = ClientInfo(ip_address=None, user_agent="authapi-cli", request_id=None)
 SHELL_REASON = "shell"
@@ -39,16 +39,16 @@ class AdminService:
         self._hasher = hasher
         self._clock = clock
 
-    def list_users(self, session: Session, limit: int, email_contains: str | None) -> list[User]:
-        return users.list_newest(session, limit, email_contains)
+    def list_users(self, uow: UnitOfWork, limit: int, email_contains: str | None) -> list[User]:
+        return users.list_newest(uow.session, limit, email_contains)
 
-    def show_user(self, session: Session, email: str) -> UserDetail:
-        user = self._user(session, email)
-        return UserDetail(user, sessions.count_active(session, user.id, self._clock()))
+    def show_user(self, uow: UnitOfWork, email: str) -> UserDetail:
+        user = self._user(uow, email)
+        return UserDetail(user, sessions.count_active(uow.session, user.id, self._clock()))
 
     def create_user(
         self,
-        session: Session,
+        uow: UnitOfWork,
         email: str,
         password: str,
         name: str | None,
@@ -57,10 +57,8 @@ class AdminService:
     ) -> User:
         """Like signup under the same rules, but no token, no session and no mail:
         `verified` vouches for the address instead of a verification link."""
-        problems = password_problems(password, email)
-        if problems:
-            raise errors.WeakPassword(errors=problems)
-        if users.get_by_email(session, email) is not None:
+        require_strong(password, email)
+        if users.get_by_email(uow.session, email) is not None:
             raise errors.EmailTaken(f"an account with the email {email} already exists")
         user = User(
             email=email,
@@ -69,47 +67,47 @@ class AdminService:
             email_verified_at=self._clock() if verified else None,
         )
         try:
-            users.add(session, user)
+            users.add(uow.session, user)
         except users.EmailAlreadyStored:  # lost a race with a concurrent signup
             raise errors.EmailTaken from None
-        self._record(session, AuthEventType.USER_CREATED, user)
+        self._record(uow, AuthEventType.USER_CREATED, user)
         return user
 
-    def disable_user(self, session: Session, email: str) -> int:
+    def disable_user(self, uow: UnitOfWork, email: str) -> int:
         """Disable and revoke every session; returns the number of sessions revoked."""
-        user = self._user(session, email)
-        revoked = deactivate_user(session, user, self._clock())
-        self._record(session, AuthEventType.USER_DISABLED, user)
+        user = self._user(uow, email)
+        revoked = deactivate_user(uow.session, user, self._clock())
+        self._record(uow, AuthEventType.USER_DISABLED, user)
         return revoked
 
-    def enable_user(self, session: Session, email: str) -> None:
-        user = self._user(session, email)
-        users.set_active(session, user, active=True)
-        self._record(session, AuthEventType.USER_ENABLED, user)
+    def enable_user(self, uow: UnitOfWork, email: str) -> None:
+        user = self._user(uow, email)
+        users.set_active(uow.session, user, active=True)
+        self._record(uow, AuthEventType.USER_ENABLED, user)
 
-    def revoke_sessions(self, session: Session, email: str) -> int:
-        user = self._user(session, email)
-        revoked = sessions.revoke_all_for_user(session, user.id, self._clock())
-        self._record(session, AuthEventType.SESSIONS_REVOKED, user)
+    def revoke_sessions(self, uow: UnitOfWork, email: str) -> int:
+        user = self._user(uow, email)
+        revoked = sessions.revoke_all_for_user(uow.session, user.id, self._clock())
+        self._record(uow, AuthEventType.SESSIONS_REVOKED, user)
         return revoked
 
-    def reset_mfa(self, session: Session, email: str) -> None:
+    def reset_mfa(self, uow: UnitOfWork, email: str) -> None:
         """Every second factor off, for support once the owner has proved who they are
         some other way (a lost phone and lost recovery codes, or a squatter's factor
         on their address). The password and sessions stay as they are."""
-        user = self._user(session, email)
+        user = self._user(uow, email)
         if not factors.has_any(user):
             raise errors.MfaNotEnabled(f"{user.email} has no second factor to reset")
-        factors.remove_all(session, user)
-        self._record(session, AuthEventType.MFA_RESET, user)
+        factors.remove_all(uow.session, user)
+        self._record(uow, AuthEventType.MFA_RESET, user)
 
-    def delete_user(self, session: Session, email: str) -> None:
+    def delete_user(self, uow: UnitOfWork, email: str) -> None:
         """The same erasure as self-service deletion, audited the same way but for
         the actor: audit rows stay, with the email erased."""
-        user = self._user(session, email)
-        erase_user(session, user)
+        user = self._user(uow, email)
+        erase_user(uow.session, user)
         audit.record(
-            session,
+            uow.session,
             AuthEventType.ACCOUNT_DELETED,
             SHELL,
             user_id=user.id,
@@ -117,16 +115,16 @@ class AdminService:
         )
 
     @staticmethod
-    def _user(session: Session, email: str) -> User:
+    def _user(uow: UnitOfWork, email: str) -> User:
         """`email` as the caller normalised it (schemas.common.canonical_email), the
         one form signup stores: no second normaliser here to drift from it."""
-        user = users.get_by_email(session, email)
+        user = users.get_by_email(uow.session, email)
         if user is None:
             raise errors.NotFound(f"no user with the email {email.strip()!r}")
         return user
 
     @staticmethod
-    def _record(session: Session, event_type: AuthEventType, user: User) -> None:
+    def _record(uow: UnitOfWork, event_type: AuthEventType, user: User) -> None:
         audit.record(
-            session, event_type, SHELL, user_id=user.id, email=user.email, reason=SHELL_REASON
+            uow.session, event_type, SHELL, user_id=user.id, email=user.email, reason=SHELL_REASON
         )

@@ -1,5 +1,5 @@
-"""The audit trail. Successes are written in the request's transaction; failures in
-their own, because the request's transaction is rolled back when it fails.
+"""The audit trail. Successes are written in the request's transaction; failures
+apart from it (see `failure`), because the request's transaction is rolled back.
 
 A flood must not grow the table without bound: a rejection that names no user (a bad
 token, an unknown refresh token, a 429) is counted in one row per type, reason, IP,
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from authapi import errors, metrics
@@ -25,8 +22,7 @@ from authapi.models import AuthEvent, AuthEventType
 from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.models.user import EMAIL_MAX_LENGTH
 from authapi.repositories import auth_events
-
-logger = logging.getLogger(__name__)
+from authapi.unit_of_work import UnitOfWork, Write
 
 # Rejections that an anonymous client can repeat as fast as it can send: without a user
 # they are counted, not listed. Login failures are not among them: each costs a bcrypt
@@ -142,42 +138,40 @@ def record(
     _write(session, event, event_type, client)
 
 
-def record_failure(
-    engine: Engine,
+def failure(
     event_type: AuthEventType,
     client: ClientInfo,
     *,
     user_id: uuid.UUID | None = None,
     email: str | None = None,
     reason: str | None = None,
-) -> None:
-    """Write and commit now, in a transaction of its own, so that the row survives the
-    rollback of the failing request. An unreachable database must not turn the
-    original answer (401, 429) into a 500, so errors are logged and swallowed."""
+) -> Write:
+    """A refusal's row, to be written apart from the failing request
+    (`UnitOfWork.keep`, or `SideTransactions.try_run` where there is no unit): it must
+    survive the request's rollback."""
     event = _event(event_type, client, user_id=user_id, email=email, reason=reason)
-    try:
-        with Session(engine) as session:
-            if _counted(event, event_type):
-                # Every request of a flood updates one row and holds its lock until
-                # its commit: not waiting for the disk there answered a bad-token
-                # flood on PostgreSQL 20-35% faster (bench/flood.py). A crash may
-                # lose the last counts of a flood; nothing else is written here.
-                auth_events.commit_without_waiting_for_disk(session)
-            _write(session, event, event_type, client)
-            session.commit()
-    except SQLAlchemyError:
-        logger.warning("could not record %s audit event", event_type.value, exc_info=True)
+
+    def write(session: Session) -> None:
+        if _counted(event, event_type):
+            # Every request of a flood updates one row and holds its lock until its
+            # commit: not waiting for the disk there answered a bad-token flood on
+            # PostgreSQL 20-35% faster (bench/flood.py). A crash may lose the last
+            # counts of a flood; nothing else is written in this transaction.
+            auth_events.commit_without_waiting_for_disk(session)
+        _write(session, event, event_type, client)
+
+    return write
 
 
 # -- reading the trail ----------------------------------------------------------
 
 
 def events_page(
-    session: Session, user_id: uuid.UUID, limit: int, cursor: str | None
+    uow: UnitOfWork, user_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[AuthEvent], str | None]:
     """A page of the user's trail, newest first, and the cursor of the next page."""
     before = _decode_cursor(cursor) if cursor else None
-    rows = auth_events.list_for_user(session, user_id, limit + 1, before)
+    rows = auth_events.list_for_user(uow.session, user_id, limit + 1, before)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     return page, next_cursor

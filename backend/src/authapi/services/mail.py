@@ -26,101 +26,11 @@ from authapi.models import Link, LinkPurpose, MailKind, OutboxMessage, User
 from authapi.models.base import utcnow
 from authapi.repositories import links, outbox, users
 from authapi.security import new_link_token
+from authapi.services import mail_text
+from authapi.services.mail_text import LINK_TEMPLATES, SUBJECTS, human_duration
+from authapi.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
-
-# db.commit_and_close runs these after the request's transaction commits.
-AFTER_COMMIT = "after_commit"
-
-SUBJECTS = {
-    MailKind.VERIFY_EMAIL: "Confirm your email address",
-    MailKind.CHANGE_EMAIL: "Confirm your new email address",
-    MailKind.PASSWORD_RESET: "Reset your password",
-    MailKind.PASSWORD_CHANGED: "Your password was changed",
-    MailKind.EMAIL_CHANGE_NOTICE: "Your email address is being changed",
-    MailKind.EMAIL_CHANGED_NOTICE: "Your email address was changed",
-    MailKind.EMAIL_IN_USE_NOTICE: "Someone tried to use your email address",
-}
-
-_VERIFY = """Hello,
-
-please confirm that {email} is your email address by opening this link:
-
-{url}
-
-The link works once and expires in {ttl}. If you did not sign up, ignore this mail.
-"""
-_CHANGE = """Hello,
-
-you asked to use {email} as the address of your account. Confirm it by opening this link:
-
-{url}
-
-The link works once and expires in {ttl}. Until then your old address stays in use.
-If you did not ask for this, ignore this mail.
-"""
-_RESET = """Hello,
-
-someone asked to reset the password of the account {email}. To choose a new password,
-open this link:
-
-{url}
-
-The link works once and expires in {ttl}. If you did not ask for it, ignore this mail:
-your password stays as it is.
-"""
-_CHANGED_NOTICE = """Hello,
-
-the password of the account {email} was {how} at {when} UTC, and {sessions}
-of the account logged out.
-
-If this was not you, reset your password now with "Forgot password" and check the
-address of your account.
-"""
-_EMAIL_CHANGE_NOTICE = """Hello,
-
-someone logged in to the account {email} asked to change its address to {new_email}.
-The change happens only when the link sent to the new address is opened.
-
-If this was not you, change your password now: your password was used to ask for it.
-"""
-
-_FACTOR_REMOVED = """
-The second factor (authenticator app) of the account was turned off too: it had been
-set up before this address was confirmed, so it may not have been yours. If it was,
-set it up again in your account settings.
-"""
-_EMAIL_CHANGED_NOTICE = """Hello,
-
-the address of your account was changed from {old_email} to {new_email} at {when} UTC.
-Mail about the account now goes to the new address only.
-
-If this was not you, your account may have been taken over: contact support, and
-tell them this mail's date.
-"""
-_EMAIL_IN_USE_NOTICE = """Hello,
-
-someone logged in to another account asked to change its address to {email}, which
-is the address of your account. Nothing was changed: your account stays as it was,
-and the other account did not learn that this address has an account.
-
-If this was you, you already have an account with this address: log in to it.
-"""
-
-# Which link a mail carries: its purpose, template setting and lifetime setting.
-_LINKS: dict[MailKind, tuple[LinkPurpose, str]] = {
-    MailKind.VERIFY_EMAIL: (LinkPurpose.VERIFY_EMAIL, _VERIFY),
-    MailKind.CHANGE_EMAIL: (LinkPurpose.CHANGE_EMAIL, _CHANGE),
-    MailKind.PASSWORD_RESET: (LinkPurpose.PASSWORD_RESET, _RESET),
-}
-
-
-def _human(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    minutes = max(1, seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 class AddressLimit(Protocol):
@@ -128,10 +38,6 @@ class AddressLimit(Protocol):
     to `address` asked for by `requester`, False when over."""
 
     def allow(self, address: str, requester: str) -> bool: ...
-
-
-def run_after_commit(session: Session, hook: Callable[[], None]) -> None:
-    session.info.setdefault(AFTER_COMMIT, []).append(hook)
 
 
 class MailService:
@@ -153,7 +59,7 @@ class MailService:
 
     def queue_link(
         self,
-        session: Session,
+        uow: UnitOfWork,
         kind: MailKind,
         user_id: uuid.UUID | None,
         to_address: str,
@@ -165,7 +71,7 @@ class MailService:
         the sender drops it (see forgot-password)."""
         if not self._allowed(kind, to_address, requester):
             return False
-        self._queue(session, OutboxMessage(kind=kind.value, user_id=user_id, to_address=to_address))
+        self._queue(uow, OutboxMessage(kind=kind.value, user_id=user_id, to_address=to_address))
         return True
 
     def _allowed(self, kind: MailKind, to_address: str, requester: str) -> bool:
@@ -176,48 +82,48 @@ class MailService:
         return False
 
     def queue_password_changed(
-        self, session: Session, user: User, *, reset: bool, factor_removed: bool = False
+        self, uow: UnitOfWork, user: User, *, reset: bool, factor_removed: bool = False
     ) -> None:
-        body = _CHANGED_NOTICE.format(
+        body = mail_text.CHANGED_NOTICE.format(
             email=user.email,
             how="reset with an emailed link" if reset else "changed",
             sessions="every session" if reset else "every other session",
             when=self._clock().strftime("%Y-%m-%d %H:%M"),
         )
         if factor_removed:
-            body += _FACTOR_REMOVED
-        self._queue_notice(session, MailKind.PASSWORD_CHANGED, user, user.email, body)
+            body += mail_text.FACTOR_REMOVED
+        self._queue_notice(uow, MailKind.PASSWORD_CHANGED, user, user.email, body)
 
-    def queue_email_change_notice(self, session: Session, user: User, new_email: str) -> None:
-        body = _EMAIL_CHANGE_NOTICE.format(email=user.email, new_email=new_email)
-        self._queue_notice(session, MailKind.EMAIL_CHANGE_NOTICE, user, user.email, body)
+    def queue_email_change_notice(self, uow: UnitOfWork, user: User, new_email: str) -> None:
+        body = mail_text.EMAIL_CHANGE_NOTICE.format(email=user.email, new_email=new_email)
+        self._queue_notice(uow, MailKind.EMAIL_CHANGE_NOTICE, user, user.email, body)
 
-    def queue_email_changed_notice(self, session: Session, user: User, old_email: str) -> None:
+    def queue_email_changed_notice(self, uow: UnitOfWork, user: User, old_email: str) -> None:
         """To the address the account had: its owner learns of a change they did not make."""
-        body = _EMAIL_CHANGED_NOTICE.format(
+        body = mail_text.EMAIL_CHANGED_NOTICE.format(
             old_email=old_email,
             new_email=user.email,
             when=self._clock().strftime("%Y-%m-%d %H:%M"),
         )
-        self._queue_notice(session, MailKind.EMAIL_CHANGED_NOTICE, user, old_email, body)
+        self._queue_notice(uow, MailKind.EMAIL_CHANGED_NOTICE, user, old_email, body)
 
-    def queue_email_in_use_notice(self, session: Session, owner: User, requester: str) -> None:
+    def queue_email_in_use_notice(self, uow: UnitOfWork, owner: User, requester: str) -> None:
         """Instead of a link, to the owner of an address another account asked for:
         the asker gets the same answer as for a free address, so learns nothing. It
         counts in the address's mail limit like a link would."""
         if self._allowed(MailKind.EMAIL_IN_USE_NOTICE, owner.email, requester):
-            body = _EMAIL_IN_USE_NOTICE.format(email=owner.email)
-            self._queue_notice(session, MailKind.EMAIL_IN_USE_NOTICE, owner, owner.email, body)
+            body = mail_text.EMAIL_IN_USE_NOTICE.format(email=owner.email)
+            self._queue_notice(uow, MailKind.EMAIL_IN_USE_NOTICE, owner, owner.email, body)
 
     def _queue_notice(
-        self, session: Session, kind: MailKind, user: User, to_address: str, body: str
+        self, uow: UnitOfWork, kind: MailKind, user: User, to_address: str, body: str
     ) -> None:
         message = OutboxMessage(kind=kind.value, user_id=user.id, to_address=to_address, body=body)
-        self._queue(session, message)
+        self._queue(uow, message)
 
-    def _queue(self, session: Session, message: OutboxMessage) -> None:
-        outbox.add(session, message)
-        run_after_commit(session, self._doorbell.set)
+    def _queue(self, uow: UnitOfWork, message: OutboxMessage) -> None:
+        outbox.add(uow.session, message)
+        uow.after_commit(self._doorbell.set)  # the sender wakes for it
 
     # -- composing (in the sender's transaction) -------------------------------
 
@@ -225,7 +131,7 @@ class MailService:
         """The mail to send for a queued message, or None when there is nothing to
         send any more (the account is gone, disabled, or its address changed)."""
         kind = MailKind(message.kind)
-        body = self._link_body(session, kind, message) if kind in _LINKS else message.body
+        body = self._link_body(session, kind, message) if kind in LINK_TEMPLATES else message.body
         if body is None:
             return None
         mail = EmailMessage()
@@ -255,7 +161,7 @@ class MailService:
         if kind is MailKind.VERIFY_EMAIL and user.email_verified_at is not None:
             return None
 
-        purpose, template = _LINKS[kind]
+        purpose, template = LINK_TEMPLATES[kind]
         if purpose is LinkPurpose.PASSWORD_RESET:
             ttl, url = self._settings.password_reset_ttl_seconds, self._settings.password_reset_url
         else:
@@ -275,5 +181,5 @@ class MailService:
             ),
         )
         return template.format(
-            email=message.to_address, url=url.replace("{token}", token), ttl=_human(ttl)
+            email=message.to_address, url=url.replace("{token}", token), ttl=human_duration(ttl)
         )

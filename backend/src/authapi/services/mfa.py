@@ -2,7 +2,7 @@
 
 A login of an account with the factor on stops after the password with an
 `mfa_token` (a one-time link row of purpose `mfa_login`, stored by hash); the
-session is issued by AuthService only after `verify_login` accepted a code.
+session is issued by LoginService only after `verify_login` accepted a code.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
 from authapi import errors, otp
 from authapi.models import AuthEventType, Link, LinkPurpose, User
 from authapi.models.base import utcnow
@@ -21,10 +19,9 @@ from authapi.otp import SecretBox, SecretUnreadable
 from authapi.repositories import links, recovery_codes, users
 from authapi.security import hash_token, new_link_token
 from authapi.services import audit, factors
-from authapi.services.account import PasswordCheck
 from authapi.services.audit import ClientInfo
-from authapi.services.auth import Principal
-from authapi.services.throttle import begin_attempt
+from authapi.services.common import PasswordCheck, Principal, begin_attempt, load_user
+from authapi.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +51,6 @@ class MfaService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._passwords = passwords
-        self._engine = passwords.engine
         self._throttle = passwords.throttle
         self._box = box
         self._issuer = issuer
@@ -64,61 +60,65 @@ class MfaService:
     # -- enrolment (logged in) ---------------------------------------------------------
 
     def setup(
-        self, session: Session, principal: Principal, password: str, client: ClientInfo
+        self, uow: UnitOfWork, principal: Principal, password: str, client: ClientInfo
     ) -> TotpEnrolment:
         """A new pending secret (replacing a pending one); the factor is on only once a
         code of it is confirmed, so a user who never scans it is not locked out."""
-        user = self._user(session, principal)
+        user = load_user(uow, principal)
         if user.mfa_enabled:
             raise errors.MfaAlreadyEnabled
-        self._confirm_password(user, password, client)
+        self._passwords.confirm(uow, user, password, client)
         secret = otp.new_secret()
-        users.set_totp(session, user, sealed_secret=self._box.seal(secret), enabled=False)
+        users.set_totp(uow.session, user, sealed_secret=self._box.seal(secret), enabled=False)
         return TotpEnrolment(secret, otp.otpauth_uri(secret, user.email, self._issuer))
 
     def confirm(
-        self, session: Session, principal: Principal, code: str, client: ClientInfo
+        self, uow: UnitOfWork, principal: Principal, code: str, client: ClientInfo
     ) -> list[str]:
         """Turn the factor on with a code of the pending secret; returns the recovery
         codes, the only time they are ever shown."""
-        user = self._user(session, principal)
+        user = load_user(uow, principal)
         if user.mfa_enabled:
             raise errors.MfaAlreadyEnabled
         if user.totp_secret is None:
             raise errors.MfaNotEnabled("No setup is pending: start at /auth/mfa/totp/setup.")
-        self._check_code(session, user, code, client, recovery=False)
+        self._check_code(uow, user, code, client, recovery=False)
         # Allowed on an unverified address (unverified users are full users without
         # REQUIRE_VERIFIED_EMAIL), but remembered: see factors.remove_unproven.
         users.set_totp(
-            session,
+            uow.session,
             user,
             sealed_secret=user.totp_secret,
             enabled=True,
             enrolled_unverified=user.email_verified_at is None,
         )
-        codes = self._new_recovery_codes(session, user)
-        audit.record(session, AuthEventType.MFA_ENABLED, client, user_id=user.id, email=user.email)
+        codes = self._new_recovery_codes(uow, user)
+        audit.record(
+            uow.session, AuthEventType.MFA_ENABLED, client, user_id=user.id, email=user.email
+        )
         return codes
 
     def disable(
-        self, session: Session, principal: Principal, password: str, code: str, client: ClientInfo
+        self, uow: UnitOfWork, principal: Principal, password: str, code: str, client: ClientInfo
     ) -> None:
         """Off, with the password and a code (or a recovery code: the phone may be lost)."""
-        user = self._enabled_user(session, principal)
-        self._confirm_password(user, password, client)
-        self._check_code(session, user, code, client)
-        factors.remove_all(session, user)
-        audit.record(session, AuthEventType.MFA_DISABLED, client, user_id=user.id, email=user.email)
+        user = self._enabled_user(uow, principal)
+        self._passwords.confirm(uow, user, password, client)
+        self._check_code(uow, user, code, client)
+        factors.remove_all(uow.session, user)
+        audit.record(
+            uow.session, AuthEventType.MFA_DISABLED, client, user_id=user.id, email=user.email
+        )
 
     def regenerate_recovery_codes(
-        self, session: Session, principal: Principal, password: str, code: str, client: ClientInfo
+        self, uow: UnitOfWork, principal: Principal, password: str, code: str, client: ClientInfo
     ) -> list[str]:
-        user = self._enabled_user(session, principal)
-        self._confirm_password(user, password, client)
-        self._check_code(session, user, code, client)
-        codes = self._new_recovery_codes(session, user)
+        user = self._enabled_user(uow, principal)
+        self._passwords.confirm(uow, user, password, client)
+        self._check_code(uow, user, code, client)
+        codes = self._new_recovery_codes(uow, user)
         audit.record(
-            session,
+            uow.session,
             AuthEventType.MFA_RECOVERY_CODES_REGENERATED,
             client,
             user_id=user.id,
@@ -128,11 +128,11 @@ class MfaService:
 
     # -- the two-step login ------------------------------------------------------------
 
-    def challenge(self, session: Session, user: User) -> MfaChallenge:
+    def challenge(self, uow: UnitOfWork, user: User) -> MfaChallenge:
         """The mfa_token for a user whose password was just proved right."""
         token, token_hash = new_link_token()
         links.add(
-            session,
+            uow.session,
             Link(
                 user_id=user.id,
                 purpose=LinkPurpose.MFA_LOGIN.value,
@@ -144,14 +144,14 @@ class MfaService:
         return MfaChallenge(token, int(self._token_ttl.total_seconds()))
 
     def verify_login(
-        self, session: Session, mfa_token: str, code: str, client: ClientInfo
+        self, uow: UnitOfWork, mfa_token: str, code: str, client: ClientInfo
     ) -> tuple[User, str]:
         """The user of a good mfa_token with a good code, and how they proved it
         (`totp` or `recovery_code`). The token is spent only on success: a mistyped
         code can be retried, and every wrong one counts in the per-account throttle."""
         now = self._clock()
-        link = links.find_usable(session, hash_token(mfa_token), [LinkPurpose.MFA_LOGIN], now)
-        user = users.get_by_id(session, link.user_id) if link is not None else None
+        link = links.find_usable(uow.session, hash_token(mfa_token), [LinkPurpose.MFA_LOGIN], now)
+        user = users.get_by_id(uow.session, link.user_id) if link is not None else None
         if (
             link is None
             or user is None
@@ -159,54 +159,53 @@ class MfaService:
             or not user.mfa_enabled
             or link.email != user.email
         ):
-            audit.record_failure(
-                self._engine,
-                AuthEventType.TOKEN_REJECTED,
-                client,
-                user_id=user.id if user is not None else None,
-                reason="mfa_token",
+            uow.keep(
+                audit.failure(
+                    AuthEventType.TOKEN_REJECTED,
+                    client,
+                    user_id=user.id if user is not None else None,
+                    reason="mfa_token",
+                )
             )
             raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
-        method = self._check_code(session, user, code, client)
-        if not links.consume(session, link.id, now):  # a concurrent verify won
+        method = self._check_code(uow, user, code, client)
+        if not links.consume(uow.session, link.id, now):  # a concurrent verify won
             raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
         return user, method
 
     # -- helpers -----------------------------------------------------------------------
 
     def _check_code(
-        self, session: Session, user: User, code: str, client: ClientInfo, *, recovery: bool = True
+        self, uow: UnitOfWork, user: User, code: str, client: ClientInfo, *, recovery: bool = True
     ) -> str:
         """Accept a TOTP code never accepted before (nor one older than the last), or
         spend an unused recovery code; else refuse (the attempt stays counted)."""
-        attempt = begin_attempt(self._engine, self._throttle, user.email, client, user.id)
+        attempt = begin_attempt(uow, self._throttle, user.email, client, user.id)
         if otp.is_totp_code(code):
             step = otp.matching_step(self._secret(user), code, self._clock())
-            if step is not None and users.advance_totp_step(session, user.id, step):
+            if step is not None and users.advance_totp_step(uow.session, user.id, step):
                 attempt.succeeded()
                 return "totp"
-        elif recovery and recovery_codes.consume(session, user.id, otp.hash_recovery_code(code)):
+        elif recovery and recovery_codes.consume(
+            uow.session, user.id, otp.hash_recovery_code(code)
+        ):
             attempt.succeeded()
             audit.record(
-                session,
+                uow.session,
                 AuthEventType.MFA_RECOVERY_CODE_USED,
                 client,
                 user_id=user.id,
                 email=user.email,
             )
             return "recovery_code"
-        user_id, email = user.id, user.email
-        # The request fails: drop its writes now (a conditional UPDATE or DELETE that
-        # lost), so that the failure's audit row, written in a transaction of its own,
-        # does not wait on this transaction's write lock (SQLite).
-        session.rollback()
-        audit.record_failure(
-            self._engine,
-            AuthEventType.MFA_FAILED,
-            client,
-            user_id=user_id,
-            email=email,
-            reason="totp" if otp.is_totp_code(code) else "recovery_code",
+        uow.keep(
+            audit.failure(
+                AuthEventType.MFA_FAILED,
+                client,
+                user_id=user.id,
+                email=user.email,
+                reason="totp" if otp.is_totp_code(code) else "recovery_code",
+            )
         )
         raise errors.InvalidCode
 
@@ -220,22 +219,14 @@ class MfaService:
             logger.error("a TOTP secret does not decrypt with MFA_ENCRYPTION_KEY")
             raise errors.ServiceUnavailable from None
 
-    def _new_recovery_codes(self, session: Session, user: User) -> list[str]:
+    def _new_recovery_codes(self, uow: UnitOfWork, user: User) -> list[str]:
         codes = otp.new_recovery_codes()
-        recovery_codes.replace(session, user.id, [otp.hash_recovery_code(c) for c in codes])
+        recovery_codes.replace(uow.session, user.id, [otp.hash_recovery_code(c) for c in codes])
         return codes
 
-    def _confirm_password(self, user: User, password: str, client: ClientInfo) -> None:
-        self._passwords.confirm(user, password, client)
-
-    def _user(self, session: Session, principal: Principal) -> User:
-        user = users.get_by_id(session, principal.user.id)
-        if user is None:  # deleted between the token check and now
-            raise errors.TokenRevoked
-        return user
-
-    def _enabled_user(self, session: Session, principal: Principal) -> User:
-        user = self._user(session, principal)
+    @staticmethod
+    def _enabled_user(uow: UnitOfWork, principal: Principal) -> User:
+        user = load_user(uow, principal)
         if not user.mfa_enabled:
             raise errors.MfaNotEnabled
         return user

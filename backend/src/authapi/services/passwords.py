@@ -6,6 +6,7 @@ import gzip
 from functools import cache
 from importlib import resources
 
+from authapi import errors
 from authapi.security import normalize_password
 
 MIN_LENGTH = 8
@@ -45,3 +46,10 @@ def password_problems(password: str, email: str, field: str = "password") -> lis
     if len(local_part) >= 3 and local_part in password.lower():
         fail("contains_email", "Do not include your email address in the password.")
     return problems
+
+
+def require_strong(password: str, email: str, field: str = "password") -> None:
+    """422 weak_password naming every rule the password breaks."""
+    problems = password_problems(password, email, field)
+    if problems:
+        raise errors.WeakPassword(errors=problems)

@@ -9,8 +9,8 @@ What goes, and when:
   than FAILED_MAIL_GRACE ago (kept long enough for an operator to read `last_error`);
 - audit rows older than AUDIT_RETENTION_DAYS.
 
-Unlike the request services, this one commits: each batch is its own short
-transaction, so a million due rows never become one long lock. A run that stops
+Each batch is its own short transaction (`SideTransactions.run`), so a million due
+rows never become one long lock. A run that stops
 half-way (shutdown) has lost nothing: the next run carries on.
 """
 
@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from authapi.models.base import utcnow
 from authapi.repositories import retention
+from authapi.unit_of_work import SideTransactions
 
 SESSION_GRACE = timedelta(days=7)
 FINISHED_MAIL_GRACE = timedelta(days=1)
@@ -51,13 +51,13 @@ class PruneReport:
 class RetentionService:
     def __init__(
         self,
-        engine: Engine,
+        batches: SideTransactions,
         *,
         audit_retention: timedelta,
         batch_size: int,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._engine = engine
+        self._batches = batches
         self._audit_retention = audit_retention
         self._batch_size = batch_size
         self._clock = clock
@@ -93,9 +93,7 @@ class RetentionService:
         for table, batch in steps:
             report.deleted[table] = 0
             while report.complete:
-                with Session(self._engine) as session:
-                    deleted = batch(session)
-                    session.commit()
+                deleted = self._batches.run(batch)
                 report.deleted[table] += deleted
                 report.complete = keep_going()
                 if deleted < limit:
