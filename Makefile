@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve migrate test lint typecheck pytest bench spec lock clean mfa-key
+.PHONY: help run serve migrate test lint typecheck docs docs-build pytest bench spec lock clean mfa-key
 
 help:
 	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
-	@echo "make test   install dev dependencies, lint, type-check and run the tests"
+	@echo "make test   install dev dependencies, lint, type-check, build the docs and run the tests"
+	@echo "make docs   serve the documentation site (docs/) on http://127.0.0.1:8001"
 	@echo "make bench  load-test authapi against the machine's ceilings (BENCH_ARGS=--help)"
-	@echo "make lint | typecheck | pytest | migrate | spec | lock | clean"
+	@echo "make lint | typecheck | docs-build | pytest | migrate | spec | lock | clean"
 
 # --- environment -------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ run: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi migrate
 	$(PY) -m authapi serve
 
-test: $(VENV)/.dev lint typecheck pytest
+test: $(VENV)/.dev lint typecheck docs-build pytest
 
 # --- helpers -------------------------------------------------------------------------
 
@@ -68,6 +69,16 @@ lint: $(VENV)/.dev
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src
+
+# The documentation site (docs/ and mkdocs.yml, Material for MkDocs): `docs` serves it
+# with live reload on 8001 (the app has 8000); `docs-build` builds it into site/ with
+# --strict, so a broken link or anchor fails make test. NO_MKDOCS_2_WARNING silences
+# Material's banner about MkDocs 2, printed on every run.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+docs-build: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The tests use the local PostgreSQL and Redis (started here if installed and stopped)
 # and Debian's Chromium (installed here if missing); each skips loudly without them.
@@ -95,4 +106,4 @@ lock:
 	uv export --frozen --all-groups --no-emit-project --no-header -o requirements/dev.txt -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
