@@ -1,4 +1,5 @@
-"""The README and specs/ describe the app that runs: checked, not hoped."""
+"""The README, the docs site (docs/) and specs/ describe the app that runs:
+checked, not hoped."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from servers import authapi_server
 from support import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
+CONFIGURATION = (PROJECT_ROOT / "docs/configuration.md").read_text()
 DATA_MODEL = (PROJECT_ROOT / "specs/002-auth-jwt-security/data-model.md").read_text()
 
 
@@ -41,8 +43,8 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert commands == ["make run", "make test"]
 
 
-def test_readme_settings_table_lists_every_setting() -> None:
-    table = _section(README, "## Configuration")
+def test_configuration_page_settings_table_lists_every_setting() -> None:
+    table = _section(CONFIGURATION, "## Settings")
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", table, flags=re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
 
