@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlmodel import SQLModel
 
 import authapi.models  # noqa: F401  (registers the tables)
@@ -17,7 +18,9 @@ from servers import authapi_server
 from support import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
-CONFIGURATION = (PROJECT_ROOT / "docs/configuration.md").read_text()
+DOCS = PROJECT_ROOT / "docs"
+MKDOCS_YML = PROJECT_ROOT / "mkdocs.yml"
+CONFIGURATION = (DOCS / "configuration.md").read_text()
 DATA_MODEL = (PROJECT_ROOT / "specs/002-auth-jwt-security/data-model.md").read_text()
 
 
@@ -47,6 +50,35 @@ def test_configuration_page_settings_table_lists_every_setting() -> None:
     table = _section(CONFIGURATION, "## Settings")
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", table, flags=re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+class _MkdocsLoader(yaml.SafeLoader):
+    """mkdocs.yml may hold `!!python/name:...` tags (emoji, custom fences): read as None."""
+
+
+_MkdocsLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+
+
+def _nav_pages(entry: object) -> set[str]:
+    """The pages of a mkdocs `nav`: a path, a list of entries, or {title: entry}."""
+    if isinstance(entry, str):
+        return set() if "://" in entry else {entry}
+    if isinstance(entry, list):
+        return set().union(*(_nav_pages(item) for item in entry))
+    if isinstance(entry, dict):
+        return set().union(*(_nav_pages(value) for value in entry.values()))
+    return set()
+
+
+def test_every_docs_page_is_in_the_site_nav() -> None:
+    """No orphan page: each file of docs/ is reachable from the site's navigation
+    (and the nav names no page that is not there; `mkdocs build --strict` in
+    `make test` checks the links)."""
+    config = yaml.load(MKDOCS_YML.read_text(), Loader=_MkdocsLoader)  # noqa: S506 (a SafeLoader)
+    nav = _nav_pages(config["nav"])
+    pages = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
+    assert pages - nav == set(), "pages missing from the nav of mkdocs.yml"
+    assert nav - pages == set(), "nav entries without a page in docs/"
 
 
 def test_data_model_names_every_column_of_every_table() -> None:
