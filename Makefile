@@ -63,9 +63,11 @@ serve: $(VENV)/.runtime mfa-key
 migrate: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi migrate
 
+# lint-imports holds the layers (the contracts are in pyproject.toml).
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check backend scripts bench
 	$(VENV)/bin/ruff format --check backend scripts bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src

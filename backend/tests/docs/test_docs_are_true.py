@@ -81,6 +81,25 @@ def test_every_docs_page_is_in_the_site_nav() -> None:
     assert nav - pages == set(), "nav entries without a page in docs/"
 
 
+def test_architecture_module_map_names_every_module_and_only_modules() -> None:
+    """The map is drawn from the code: a module added, moved or deleted without the
+    map following fails here."""
+    page = (DOCS / "architecture.md").read_text()
+    block = re.search(
+        r"```text\nbackend/src/authapi/\n(.*?)```", _section(page, "## Module map"), re.DOTALL
+    )
+    assert block is not None
+    listed = [line.split()[0] for line in block.group(1).splitlines() if line.startswith("  ")]
+    package = PROJECT_ROOT / "backend/src/authapi"
+    modules = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    assert sorted(listed) == modules
+    assert len(listed) == len(set(listed))
+
+
 def test_data_model_names_every_column_of_every_table() -> None:
     for table in SQLModel.metadata.sorted_tables:
         section = _section(DATA_MODEL, f"## `{table.name}`")
