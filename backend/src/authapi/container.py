@@ -20,10 +20,11 @@ from authapi.config import Settings
 from authapi.db import ReadPool, create_db_engine
 from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
+from authapi.limit_storage import ActionLimit, MailLimit
 from authapi.login_throttle import LoginThrottle
 from authapi.mailer import OutboxSender, transport_from_url
 from authapi.otp import SecretBox
-from authapi.rate_limit import ActionLimit, MailLimit, RequestLimiter, create_limiter
+from authapi.rate_limit import RequestLimiter, create_limiter
 from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.account import AccountService
 from authapi.services.admin import AdminService

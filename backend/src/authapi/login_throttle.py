@@ -16,7 +16,7 @@ from typing import Protocol
 import redis
 
 from authapi.config import Settings
-from authapi.rate_limit import KEY_PREFIX, WithFallback, account_key, storage_options
+from authapi.limit_storage import KEY_PREFIX, WithFallback, account_key, storage_options
 
 logger = logging.getLogger(__name__)
 

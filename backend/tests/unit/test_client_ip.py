@@ -1,4 +1,4 @@
-"""Client-IP resolution (authapi.rate_limit.resolve_client_ip).
+"""Client-IP resolution (authapi.client_address.resolve_client_ip).
 
 Rate limits and the audit trail key on this address, so a client must not be able to
 choose it by sending `X-Forwarded-For` itself.
