@@ -84,10 +84,15 @@ docs-build: $(VENV)/.dev
 
 # The tests use the local PostgreSQL and Redis (started here if installed and stopped)
 # and Debian's Chromium (installed here if missing); each skips loudly without them.
+# One worker process per core (pytest-xdist), each taking the next test when it is
+# free (worksteal): every test process has a PostgreSQL database of its own, and the
+# tests that share Redis count under addresses and emails of their own.
+# PYTEST_WORKERS=0 runs them in this one process, e.g. to debug a test.
+PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.dev
 	@scripts/ensure-services.sh
 	@scripts/ensure-chromium.sh
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Load test with wrk on SQLite and PostgreSQL + Redis; prints one table, also written
 # to bench/results/latest.md. e.g. make bench BENCH_ARGS="--database postgres --users 1000000"
