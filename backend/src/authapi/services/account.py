@@ -1,6 +1,6 @@
-"""The account's life after signup: profile, password change and reset, email
-verification and change, deletion. Every change by link goes through a one-time
-token; every change by a logged-in user needs the password again where it matters."""
+"""The account's life while logged in: profile, password change, a fresh verification
+link, asking for an email change, deletion. Changes that matter need the password
+again; what a mailed link does when it is opened is email_links.py's."""
 
 from __future__ import annotations
 
