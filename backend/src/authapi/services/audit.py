@@ -66,7 +66,7 @@ class ClientInfo:
     user_agent: str | None
     request_id: str | None
     # The client as the per-IP limits count it: its address, or an IPv6 client's
-    # network (rate_limit.limit_key). Flood rows count by it too.
+    # network (client_address.limit_key). Flood rows count by it too.
     limit_key: str | None = None
 
     @property

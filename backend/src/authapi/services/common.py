@@ -59,7 +59,7 @@ class AccountThrottle(Protocol):
 
 
 class ActionLimit(Protocol):
-    """rate_limit.ActionLimit: one action counted per key, successes included."""
+    """limit_storage.ActionLimit: one action counted per key, successes included."""
 
     def hit(self, *keys: str) -> int | None: ...
 

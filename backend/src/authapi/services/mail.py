@@ -27,14 +27,13 @@ from authapi.models.base import utcnow
 from authapi.repositories import links, outbox, users
 from authapi.security import new_link_token
 from authapi.services import mail_text
-from authapi.services.mail_text import LINK_TEMPLATES, SUBJECTS, human_duration
 from authapi.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 
 class AddressLimit(Protocol):
-    """MAIL_RATE_LIMIT and MAIL_ADDRESS_LIMIT (rate_limit.MailLimit): counts one mail
+    """MAIL_RATE_LIMIT and MAIL_ADDRESS_LIMIT (limit_storage.MailLimit): counts one mail
     to `address` asked for by `requester`, False when over."""
 
     def allow(self, address: str, requester: str) -> bool: ...
@@ -131,13 +130,14 @@ class MailService:
         """The mail to send for a queued message, or None when there is nothing to
         send any more (the account is gone, disabled, or its address changed)."""
         kind = MailKind(message.kind)
-        body = self._link_body(session, kind, message) if kind in LINK_TEMPLATES else message.body
+        has_link = kind in mail_text.LINK_TEMPLATES
+        body = self._link_body(session, kind, message) if has_link else message.body
         if body is None:
             return None
         mail = EmailMessage()
         mail["From"] = self._settings.mail_from
         mail["To"] = message.to_address
-        mail["Subject"] = SUBJECTS[kind]
+        mail["Subject"] = mail_text.SUBJECTS[kind]
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = make_msgid(domain=self._domain)
         mail["Auto-Submitted"] = "auto-generated"
@@ -161,7 +161,7 @@ class MailService:
         if kind is MailKind.VERIFY_EMAIL and user.email_verified_at is not None:
             return None
 
-        purpose, template = LINK_TEMPLATES[kind]
+        purpose, template = mail_text.LINK_TEMPLATES[kind]
         if purpose is LinkPurpose.PASSWORD_RESET:
             ttl, url = self._settings.password_reset_ttl_seconds, self._settings.password_reset_url
         else:
@@ -181,5 +181,7 @@ class MailService:
             ),
         )
         return template.format(
-            email=message.to_address, url=url.replace("{token}", token), ttl=human_duration(ttl)
+            email=message.to_address,
+            url=url.replace("{token}", token),
+            ttl=mail_text.human_duration(ttl),
         )
