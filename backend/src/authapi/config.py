@@ -10,6 +10,7 @@ from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     # token and, in cookie mode, on every page load and new tab: 60 a minute lets a few
     # dozen people behind one NAT reload at will, and holds a flood to one a second.
     rate_limit_refresh: str = "60/minute"
+    # Social sign-in (authorize, callback and exchange share it), per IP: each sign-in
+    # is three requests, and a provider's page may be reloaded.
+    rate_limit_oauth: str = "30/minute"
     # Larger request bodies get 413 before they are read. The largest real one, a
     # 1024-character password of emoji escaped as \uXXXX pairs, is under 13 KiB.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -130,6 +134,14 @@ class Settings(BaseSettings):
     ]
     cors_origins: Annotated[list[str], NoDecode] = []
 
+    # Social sign-in: provider ids, each read from its OAUTH_<ID>_* settings
+    # (oauth_config.py). Providers send browsers back to
+    # {PUBLIC_URL}/auth/oauth/{id}/callback; the sign-in then ends at a URL starting
+    # with one of OAUTH_REDIRECT_URLS (the SPA's return page).
+    oauth_providers: Annotated[list[str], NoDecode] = []
+    public_url: str | None = None
+    oauth_redirect_urls: Annotated[list[str], NoDecode] = ["http://127.0.0.1:5173/"]
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     host: str = "127.0.0.1"
@@ -148,7 +160,13 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
-        "trusted_proxies", "metrics_allowed_ips", "cors_origins", "jwt_previous_keys", mode="before"
+        "trusted_proxies",
+        "metrics_allowed_ips",
+        "cors_origins",
+        "jwt_previous_keys",
+        "oauth_providers",
+        "oauth_redirect_urls",
+        mode="before",
     )
     @classmethod
     def _plain_lists(cls, value: Any) -> Any:
@@ -160,6 +178,34 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
         return value
+
+    @field_validator("oauth_redirect_urls")
+    @classmethod
+    def _redirect_prefixes(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path:
+                raise ValueError(
+                    f"OAUTH_REDIRECT_URLS: {url!r} must be an absolute http(s) URL "
+                    "with a path, e.g. https://app.example.com/"
+                )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                "PUBLIC_URL must be this service's http(s) address, e.g. https://auth.example.com"
+            )
+        return value.rstrip("/")
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @field_validator("cors_origins")
     @classmethod
@@ -182,6 +228,7 @@ class Settings(BaseSettings):
     @field_validator(
         "rate_limit_auth",
         "rate_limit_refresh",
+        "rate_limit_oauth",
         "mail_rate_limit",
         "mail_address_limit",
         "rate_limit_password_confirm",

@@ -23,6 +23,8 @@ from authapi.keys import KeySet, build_key_set
 from authapi.limit_storage import ActionLimit, MailLimit
 from authapi.login_throttle import LoginThrottle
 from authapi.mailer import OutboxSender, transport_from_url
+from authapi.oauth_client import ProviderClient
+from authapi.oauth_config import read_provider
 from authapi.otp import SecretBox
 from authapi.rate_limit import RequestLimiter, create_limiter
 from authapi.security import PasswordHasher, TokenConfig
@@ -33,6 +35,7 @@ from authapi.services.email_links import EmailLinkService
 from authapi.services.login import LoginService
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
+from authapi.services.oauth import OAuthService
 from authapi.services.passwords import common_passwords
 from authapi.services.retention import RetentionService
 from authapi.services.sessions import SessionPolicy, SessionService
@@ -194,6 +197,19 @@ class Container:
         )
 
     @cached_property
+    def oauth(self) -> OAuthService:
+        settings = self.settings
+        return OAuthService(
+            providers={
+                provider_id: ProviderClient(read_provider(provider_id))
+                for provider_id in settings.oauth_providers
+            },
+            public_url=settings.public_base_url,
+            redirect_urls=settings.oauth_redirect_urls,
+            require_verified_email=settings.require_verified_email,
+        )
+
+    @cached_property
     def account(self) -> AccountService:
         return AccountService(
             passwords=self.passwords,
@@ -239,7 +255,7 @@ class Container:
             self.prune_job.stop()
         if "sender" in made:
             self.sender.stop()
-        for name in ("reads", "probes", "hasher"):
+        for name in ("reads", "probes", "hasher", "oauth"):
             if name in made:
                 made[name].close()
         if "engine" in made:

@@ -19,6 +19,7 @@ from authapi.services.common import Principal
 from authapi.services.email_links import EmailLinkService
 from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
+from authapi.services.oauth import OAuthService
 from authapi.services.sessions import SessionService
 from authapi.transport import RefreshTransport
 from authapi.unit_of_work import UnitOfWork, request_unit
@@ -74,6 +75,10 @@ async def get_mfa(request: Request) -> MfaService:
     return container_of(request).mfa
 
 
+async def get_oauth(request: Request) -> OAuthService:
+    return container_of(request).oauth
+
+
 async def get_transport(request: Request) -> RefreshTransport:
     return container_of(request).transport
 
@@ -84,6 +89,7 @@ AccountDep = Annotated[AccountService, Depends(get_account)]
 EmailLinksDep = Annotated[EmailLinkService, Depends(get_email_links)]
 MfaDep = Annotated[MfaService, Depends(get_mfa)]
 TransportDep = Annotated[RefreshTransport, Depends(get_transport)]
+OAuthDep = Annotated[OAuthService, Depends(get_oauth)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):

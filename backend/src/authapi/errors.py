@@ -227,3 +227,41 @@ def problem_body(error: AppError, request_id: str | None) -> dict[str, Any]:
         body["error_count"] = error.error_count
     body.update(error.extensions)
     return body
+
+
+class RedirectNotAllowed(AppError):
+    status = 400
+    code = "redirect_not_allowed"
+    detail = "redirect_to is not one of the addresses this service may send a browser back to."
+
+
+class OAuthStateInvalid(AppError):
+    status = 400
+    code = "oauth_state_invalid"
+    detail = "This sign-in cannot be finished: start it again."
+
+
+class OAuthCodeInvalid(AppError):
+    status = 400
+    code = "oauth_code_invalid"
+    detail = "The sign-in code is unknown, used or expired: sign in again."
+
+
+class LastLoginMethod(AppError):
+    status = 409
+    code = "last_login_method"
+    detail = "This is the account's only way in: set a password or link another first."
+
+
+class OAuthRedirect(AppError):
+    """A social sign-in refused at its callback: the browser goes back to the SPA with
+    `error=<code>` in the URL (the handler answers 302), and the request's writes are
+    rolled back like any refusal's."""
+
+    status = 302
+    code = "oauth_redirect"
+    detail = "The sign-in was refused."
+
+    def __init__(self, location: str) -> None:
+        super().__init__()
+        self.location = location

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
@@ -67,8 +67,12 @@ def problem_response(request: Request, error: errors.AppError) -> JSONResponse:
     )
 
 
-async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> Response:
     exc = cast(errors.AppError, exc)
+    if isinstance(exc, errors.OAuthRedirect):
+        return RedirectResponse(
+            exc.location, status_code=302, headers={"Cache-Control": "no-store"}
+        )
     return problem_response(request, exc)
 
 

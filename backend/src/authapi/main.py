@@ -19,7 +19,7 @@ from authapi.handlers import install_error_handlers
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import register_limits
-from authapi.routers import account, audit, auth, health, jwks, mfa
+from authapi.routers import account, audit, auth, health, jwks, mfa, oauth
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 
@@ -47,6 +47,9 @@ ROUTERS = (
     audit.router,
     health.router,
     jwks.router,
+    oauth.router,
+    oauth.limited_router,
+    oauth.exchange_router,
 )
 # Limits per client IP; endpoints in one group share one count. login and token
 # check the same credentials: one count, so two endpoints do not double an
@@ -59,6 +62,7 @@ LIMITED: dict[str, list[Callable[..., Any]]] = {
     "email_change": [account.change_email],
     "mfa_verify": [mfa.verify],
     "refresh": [auth.refresh],
+    "oauth": [oauth.authorize, oauth.callback, oauth.exchange],
 }
 # Exposed to pages of CORS_ORIGINS: the request id and the limit headers.
 EXPOSED_HEADERS = [
@@ -76,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     container = Container(settings or get_settings()).assemble()
     settings = container.settings
     register_limits(
-        container.limiter, settings, shared=LIMITED, own={"refresh": settings.rate_limit_refresh}
+        container.limiter,
+        settings,
+        shared=LIMITED,
+        own={"refresh": settings.rate_limit_refresh, "oauth": settings.rate_limit_oauth},
     )
 
     @asynccontextmanager

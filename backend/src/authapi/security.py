@@ -81,9 +81,12 @@ class PasswordHasher:
         normalized = normalize_password(password)
         return self._run(lambda: str(self._context.hash(normalized)))
 
-    def verify(self, password: str, password_hash: str) -> bool:
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        """An account with no password (made by social sign-in) is checked against a
+        dummy hash: it refuses every password in a password's time."""
         normalized = normalize_password(password)
-        return self._run(lambda: self._verify(normalized, password_hash))
+        stored = password_hash if password_hash is not None else self._dummy_hash
+        return self._run(lambda: self._verify(normalized, stored)) and password_hash is not None
 
     def _verify(self, password: str, password_hash: str) -> bool:
         try:
@@ -95,8 +98,8 @@ class PasswordHasher:
         """Spend one verification's worth of time and authenticate nobody."""
         self.verify(password, self._dummy_hash)
 
-    def needs_rehash(self, password_hash: str) -> bool:
-        return bool(self._context.needs_update(password_hash))
+    def needs_rehash(self, password_hash: str | None) -> bool:
+        return password_hash is not None and bool(self._context.needs_update(password_hash))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -81,6 +81,12 @@ class UnitOfWork:
         (SQLite). `best_effort`: a database error is logged, not raised."""
         self._kept.append((write, best_effort))
 
+    def write_now(self, write: Callable[[Session], T]) -> T:
+        """`write(session)` in a transaction of its own, committed before the unit goes
+        on, for what must hold whatever the unit does next: a social sign-in's flow is
+        spent before the provider is asked. Call it after `end_reads` (SQLite)."""
+        return self._side.run(write)
+
     def commit(self) -> None:
         try:
             self.session.commit()

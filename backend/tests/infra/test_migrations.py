@@ -32,6 +32,8 @@ APP_TABLES = {
     "refresh_tokens",
     "job_leases",
     "recovery_codes",
+    "identities",
+    "oauth_flows",
 }
 
 
@@ -265,7 +267,9 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
 
     run_migrations(empty_database_url, "0005", down=True)
 
-    assert table_names(engine) == (APP_TABLES - {"job_leases"}) | {"alembic_version"}
+    # Down to 0005 leaves the tables before job_leases (and those 0008 added).
+    before = APP_TABLES - {"job_leases", "identities", "oauth_flows"}
+    assert table_names(engine) == before | {"alembic_version"}
     assert not RETENTION_INDEXES & index_names(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
@@ -434,3 +438,39 @@ def test_enrolled_unverified_migration_backfills_from_the_audit_trail(
     with engine.connect() as connection:
         emails = connection.execute(text("SELECT email FROM users")).scalars().all()
     assert set(emails) == set(expected)
+
+
+# -- 0008: social sign-in ------------------------------------------------------------
+
+
+def test_social_login_migration_keeps_users_and_comes_down(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0008 upgrades a database with users in it (their passwords untouched) and lets
+    an account have none; down again, such an account keeps a hash no password
+    matches, and the other users keep theirs."""
+    run_migrations(empty_database_url, "0007")
+    insert_account(engine, "kept@example.com", mfa=False, verified=1)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT password_hash FROM users")).scalar_one() == "x"
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_active, created_at, "
+                "mfa_enabled, mfa_enrolled_unverified) "
+                "VALUES (:id, 'social@example.com', NULL, :on, :at, :off, :off)"
+            ).bindparams(bindparam("at", type_=UTCDateTime())),
+            {"id": uuid.uuid4().hex, "on": True, "off": False, "at": START},
+        )
+
+    run_migrations(empty_database_url, "0007", down=True)
+
+    assert {"identities", "oauth_flows"}.isdisjoint(table_names(engine))
+    with engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT email, password_hash FROM users")).all())
+    assert rows == {"kept@example.com": "x", "social@example.com": "!"}
+    column = next(c for c in inspect(engine).get_columns("users") if c["name"] == "password_hash")
+    assert column["nullable"] is False

@@ -44,6 +44,11 @@ class AuthEventType(enum.StrEnum):
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
     SESSIONS_REVOKED = "sessions_revoked"
+    OAUTH_LOGIN = "oauth_login"
+    OAUTH_SIGNUP = "oauth_signup"
+    OAUTH_FAILED = "oauth_failed"
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"
 
 
 class AuthEvent(SQLModel, table=True):

@@ -16,6 +16,8 @@ class LinkPurpose(enum.StrEnum):
     CHANGE_EMAIL = "change_email"
     # Not mailed: the mfa_token between a correct password and the second factor.
     MFA_LOGIN = "mfa_login"
+    # Not mailed either: authapi's one-time code at the end of a social sign-in.
+    OAUTH_CODE = "oauth_code"
 
 
 class Link(SQLModel, table=True):

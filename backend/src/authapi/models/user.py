@@ -18,7 +18,8 @@ class User(SQLModel, table=True):
     # Stored trimmed and lower-cased; the unique index is on this form.
     email: str = Field(sa_column=Column(String(EMAIL_MAX_LENGTH), nullable=False))
     name: str | None = Field(default=None, max_length=100)
-    password_hash: str = Field(max_length=255)
+    # None for an account made by social sign-in until a reset sets one.
+    password_hash: str | None = Field(default=None, max_length=255)
     is_active: bool = Field(default=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
@@ -42,3 +43,8 @@ class User(SQLModel, table=True):
     mfa_enrolled_unverified: bool = Field(
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
     )
+
+    @property
+    def has_password(self) -> bool:
+        """False for an account made by social sign-in until a reset sets one."""
+        return self.password_hash is not None

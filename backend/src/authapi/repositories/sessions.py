@@ -31,6 +31,7 @@ class UserSnapshot:
     last_login_at: datetime | None
     email_verified_at: datetime | None
     mfa_enabled: bool
+    has_password: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ _SESSION_OWNER = (
         _USERS.c.last_login_at,
         _USERS.c.email_verified_at,
         _USERS.c.mfa_enabled,
+        _USERS.c.password_hash.is_not(None).label("has_password"),
     )
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"))

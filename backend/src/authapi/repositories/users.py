@@ -57,7 +57,7 @@ def update_if_unchanged(session: Session, user: User, **values: Any) -> bool:
     return True
 
 
-def set_password_hash(session: Session, user: User, password_hash: str) -> None:
+def set_password_hash(session: Session, user: User, password_hash: str | None) -> None:
     user.password_hash = password_hash
     session.add(user)
     session.flush()

@@ -90,6 +90,10 @@ class UserOut(BaseModel):
     mfa_enabled: bool = Field(
         description="True when logging in also needs a TOTP code (or a recovery code)."
     )
+    has_password: bool = Field(
+        description="False for an account made by social sign-in: it can set one "
+        "through the password-reset flow."
+    )
 
 
 class TokenResponse(BaseModel):

@@ -12,7 +12,15 @@ from sqlmodel import Session
 from authapi import errors
 from authapi.models import AuthEventType, MailKind, User
 from authapi.models.base import utcnow
-from authapi.repositories import auth_events, links, outbox, recovery_codes, sessions, users
+from authapi.repositories import (
+    auth_events,
+    identities,
+    links,
+    outbox,
+    recovery_codes,
+    sessions,
+    users,
+)
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
 from authapi.services.common import (
@@ -35,6 +43,7 @@ def erase_user(session: Session, user: User) -> None:
     auth_events.erase_email(session, user.id, user.email)
     links.delete_for_user(session, user.id)
     recovery_codes.delete_for_user(session, user.id)
+    identities.delete_for_user(session, user.id)
     outbox.delete_for_user(session, user.id, user.email)
     sessions.delete_for_user(session, user.id)
     users.delete(session, user)

@@ -94,6 +94,13 @@ class LoginService:
         user, method = self._mfa.verify_login(uow, mfa_token, code, client)
         return self._logged_in(uow, user, client, reason=method)
 
+    def social(self, uow: UnitOfWork, user: User, client: ClientInfo) -> IssuedToken | MfaChallenge:
+        """The end of a social sign-in (OAuthService.exchange found the user): the
+        second factor is asked for exactly as after a password."""
+        if user.mfa_enabled:
+            return self._mfa.challenge(uow, user)
+        return self._logged_in(uow, user, client, reason="oauth")
+
     def _check_password(
         self, uow: UnitOfWork, email: str, password: str, client: ClientInfo
     ) -> User:

@@ -1,0 +1,484 @@
+"""Social sign-in against an OpenID Connect provider the tests run on a loopback port
+and can tell to misbehave (fake_idp.ControlledIdp): every check a relying party must
+pass, the state's rules, the linking rules, and the one-time code's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fake_idp import ControlledIdp
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from api.api_helpers import assert_problem, assert_user, login
+from api.oauth_helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RETURN_PAGE,
+    SPA,
+    come_back,
+    exchange,
+    local,
+    oauth_client,
+    provider_env,
+    query,
+    signed_in,
+    start,
+    trip,
+)
+from api.test_api_mfa import enrol
+from authapi.models import AuthEvent, Identity, OAuthFlow, User
+from authapi.models.base import utcnow
+from support import STRONG_PASSWORD, bearer, signup, unique_email
+
+
+@pytest.fixture
+def idp() -> Iterator[ControlledIdp]:
+    with ControlledIdp(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as provider:
+        yield provider
+
+
+@pytest.fixture
+def app_client(
+    idp: ControlledIdp, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    provider_env(monkeypatch, "idp", issuer=idp.issuer, name="Test IdP")
+    return oauth_client(make_client, "idp")
+
+
+def as_user(idp: ControlledIdp, email: str | None, verified: bool = True, sub: str = "") -> None:
+    idp.user = {"sub": sub or f"sub-{email}", "email": email, "email_verified": verified}
+    if email is None:
+        del idp.user["email"]
+
+
+def users_named(client: TestClient, email: str) -> list[User]:
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        return list(session.exec(select(User).where(User.email == email)).all())
+
+
+def events(client: TestClient, *types: str) -> list[AuthEvent]:
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        rows = session.exec(
+            select(AuthEvent)
+            .where(col(AuthEvent.event_type).in_(types))
+            .order_by(col(AuthEvent.created_at))
+        )
+        return list(rows.all())
+
+
+def user_count(client: TestClient) -> int:
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        return len(session.exec(select(User)).all())
+
+
+# --- the whole way, and what it leaves ----------------------------------------------
+
+
+def test_providers_are_listed_for_buttons(app_client: TestClient) -> None:
+    response = app_client.get("/auth/oauth/providers")
+    assert response.status_code == 200
+    assert response.json() == [{"id": "idp", "name": "Test IdP"}]
+
+
+def test_a_first_sign_in_makes_an_account_with_no_password(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("social")
+    as_user(idp, email)
+
+    the_trip = trip(app_client, "idp", idp.browser_step)
+    body = signed_in(app_client, the_trip)
+
+    assert_user(body["user"], email)
+    assert body["user"]["has_password"] is False
+    assert body["user"]["email_verified_at"] is not None
+    me = app_client.get("/auth/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    # No token in any URL: the provider's page, the callback and the landing page.
+    for url in (the_trip.provider_url, the_trip.callback_url, the_trip.landing):
+        assert body["access_token"] not in url
+        assert body["refresh_token"] not in url
+    assert set(the_trip.result) == {"code"}
+    kinds = [event.event_type for event in events(app_client, "oauth_signup", "identity_linked")]
+    assert sorted(kinds) == ["identity_linked", "oauth_signup"]
+    # The request to the provider: PKCE S256, a state and a nonce of this flow.
+    asked = query(the_trip.provider_url)
+    assert asked["code_challenge_method"] == "S256"
+    assert len(asked["code_challenge"]) == 43
+    assert asked["state"]
+    assert asked["nonce"]
+    assert asked["client_id"] == CLIENT_ID
+
+
+def test_the_next_sign_in_finds_the_same_account(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("again")
+    as_user(idp, email)
+    first = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    second = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert first["user"]["id"] == second["user"]["id"]
+    assert len(users_named(app_client, email)) == 1
+    assert [e.event_type for e in events(app_client, "oauth_login")] == ["oauth_login"]
+
+
+def test_the_client_authenticates_with_basic_auth_by_default(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    as_user(idp, unique_email("basic"))
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    assert idp.token_requests[-1]["auth_method"] == "client_secret_basic"
+
+
+def test_the_one_time_code_works_once(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("once"))
+    code = trip(app_client, "idp", idp.browser_step).result["code"]
+
+    assert exchange(app_client, code).status_code == 200
+    assert_problem(exchange(app_client, code), 400, "oauth_code_invalid")
+    assert_problem(exchange(app_client, "x" * 43), 400, "oauth_code_invalid")
+
+
+def test_an_expired_code_is_refused(app_client: TestClient, idp: ControlledIdp) -> None:
+    from authapi.models import Link
+
+    as_user(idp, unique_email("late"))
+    code = trip(app_client, "idp", idp.browser_step).result["code"]
+    with Session(app_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        session.execute(update(Link).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+
+    assert_problem(exchange(app_client, code), 400, "oauth_code_invalid")
+
+
+# --- what a certified relying party refuses -----------------------------------------
+
+MISBEHAVIOURS = [
+    "bad_signature",
+    "alg_none",
+    "hs256_public_key",
+    "wrong_iss",
+    "wrong_aud",
+    "extra_aud_no_azp",
+    "expired",
+    "no_iat",
+    "no_sub",
+    "nonce_mismatch",
+    "unknown_kid",
+    "userinfo_sub_mismatch",
+]
+
+
+@pytest.mark.parametrize("misbehaviour", MISBEHAVIOURS)
+def test_a_bad_id_token_ends_in_oauth_failed_and_no_account(
+    app_client: TestClient, idp: ControlledIdp, misbehaviour: str
+) -> None:
+    email = unique_email("refused")
+    as_user(idp, email)
+    idp.misbehave = misbehaviour
+
+    the_trip = trip(app_client, "idp", idp.browser_step)
+
+    assert the_trip.result == {"error": "oauth_failed"}
+    assert users_named(app_client, email) == []
+    assert user_count(app_client) == 0
+    failed = events(app_client, "oauth_failed")
+    assert len(failed) == 1
+    assert (failed[0].reason or "").startswith("idp:")
+
+
+def test_an_unknown_key_is_fetched_once_then_refused(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    as_user(idp, unique_email("kid"))
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    fetched = idp.jwks_fetches
+    idp.misbehave = "unknown_kid"
+
+    assert trip(app_client, "idp", idp.browser_step).result == {"error": "oauth_failed"}
+    assert idp.jwks_fetches == fetched + 1
+
+
+def test_a_rotated_key_is_picked_up(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("rotated"))
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    idp.misbehave = "rotated_kid"
+
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+
+# --- the state, the browser and redirect_to -----------------------------------------
+
+
+def test_a_state_used_twice_is_refused(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("twice"))
+    the_trip = trip(app_client, "idp", idp.browser_step)
+    assert "code" in the_trip.result
+
+    again = come_back(app_client, the_trip.callback_url)
+    assert query(again) == {"error": "oauth_state_invalid"}
+
+
+def test_a_state_from_another_browser_is_refused(
+    app_client: TestClient, idp: ControlledIdp, make_client: Callable[..., TestClient]
+) -> None:
+    """Login CSRF: an attacker's own flow, finished in the victim's browser."""
+    as_user(idp, unique_email("csrf"))
+    provider_url = start(app_client, "idp")
+    import httpx
+
+    with httpx.Client() as browser:
+        callback_url = idp.browser_step(browser, provider_url)
+    app_client.cookies.clear()
+
+    assert query(come_back(app_client, callback_url)) == {"error": "oauth_state_invalid"}
+    assert user_count(app_client) == 0
+
+
+def test_an_expired_state_is_refused(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("slow"))
+    provider_url = start(app_client, "idp")
+    import httpx
+
+    with httpx.Client() as browser:
+        callback_url = idp.browser_step(browser, provider_url)
+    with Session(app_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        session.execute(update(OAuthFlow).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+
+    assert query(come_back(app_client, callback_url)) == {"error": "oauth_state_invalid"}
+
+
+@pytest.mark.parametrize("params", [{}, {"state": "never-issued", "code": "x"}])
+def test_a_callback_with_no_known_state_is_a_400(
+    app_client: TestClient, params: dict[str, str]
+) -> None:
+    response = app_client.get("/auth/oauth/idp/callback", params=params, follow_redirects=False)
+    assert_problem(response, 400, "oauth_state_invalid")
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "redirect_to",
+    [
+        "https://evil.example/",
+        "http://127.0.0.1:5173.evil.example/",
+        "http://127.0.0.1:51730/",
+        "//evil.example/",
+        "http://127.0.0.1:5173\\@evil.example/",
+        SPA + "\r\nSet-Cookie: a=b",
+        SPA + "x" * 3000,
+    ],
+)
+def test_redirect_to_outside_the_allow_list_is_a_400(
+    app_client: TestClient, redirect_to: str
+) -> None:
+    response = app_client.get(
+        "/auth/oauth/idp/authorize", params={"redirect_to": redirect_to}, follow_redirects=False
+    )
+    assert response.status_code in (400, 422), response.text
+    assert "location" not in response.headers
+
+
+def test_redirect_to_keeps_its_own_query(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("query"))
+    the_trip = trip(app_client, "idp", idp.browser_step, redirect_to=SPA + "done?next=%2Fhome")
+    assert the_trip.result.keys() == {"next", "code"}
+    assert the_trip.result["next"] == "/home"
+
+
+def test_a_denial_at_the_provider_is_oauth_denied(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    idp.deny = True
+    assert trip(app_client, "idp", idp.browser_step).result == {"error": "oauth_denied"}
+    assert [e.reason for e in events(app_client, "oauth_failed")] == [
+        "idp:provider_error:access_denied"
+    ]
+
+
+def test_an_unknown_provider_is_a_404(app_client: TestClient) -> None:
+    response = app_client.get(
+        "/auth/oauth/nope/authorize", params={"redirect_to": RETURN_PAGE}, follow_redirects=False
+    )
+    assert_problem(response, 404, "not_found")
+
+
+# --- linking rules ------------------------------------------------------------------
+
+
+def verified_local_account(client: TestClient, email: str) -> dict[str, Any]:
+    body = signup(client, email)
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        session.execute(
+            update(User).where(col(User.email) == email).values(email_verified_at=utcnow())
+        )
+        session.commit()
+    return body
+
+
+def test_a_verified_provider_email_links_to_the_account(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("linked")
+    local_user = verified_local_account(app_client, email)
+    as_user(idp, email)
+
+    body = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert body["user"]["id"] == local_user["user"]["id"]
+    assert body["user"]["has_password"] is True
+    assert login(app_client, email).status_code == 200  # the password still works
+
+
+def test_an_unverified_provider_email_never_links(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("unverified")
+    verified_local_account(app_client, email)
+    as_user(idp, email, verified=False)
+
+    assert trip(app_client, "idp", idp.browser_step).result == {"error": "email_not_verified"}
+    assert len(users_named(app_client, email)) == 1
+    with Session(app_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        assert session.exec(select(Identity)).all() == []
+
+
+def test_a_pre_hijacked_account_loses_its_password_and_sessions(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    """Someone registered the address without owning it (never verified): when its
+    owner signs in through a provider that verified it, the squatter is out."""
+    email = unique_email("squatted")
+    squatter = signup(app_client, email)
+    as_user(idp, email)
+
+    owner = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert owner["user"]["id"] == squatter["user"]["id"]
+    assert owner["user"]["has_password"] is False
+    assert owner["user"]["email_verified_at"] is not None
+    assert app_client.get("/auth/me", headers=bearer(squatter["access_token"])).status_code == 401
+    assert login(app_client, email).status_code == 401
+    revoked = events(app_client, "sessions_revoked")
+    assert [e.reason for e in revoked] == ["unverified_account_linked"]
+
+
+def test_a_provider_with_no_email_is_refused(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, None, sub="no-email")
+    assert trip(app_client, "idp", idp.browser_step).result == {"error": "email_missing"}
+    assert user_count(app_client) == 0
+
+
+def test_a_disabled_user_cannot_sign_in_socially(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("disabled")
+    as_user(idp, email)
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    with Session(app_client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        session.execute(update(User).where(col(User.email) == email).values(is_active=False))
+        session.commit()
+
+    assert trip(app_client, "idp", idp.browser_step).result == {"error": "account_disabled"}
+
+
+def test_the_second_factor_is_asked_for_after_a_social_sign_in(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("mfa")
+    token = verified_local_account(app_client, email)["access_token"]
+    enrol(app_client, token)
+    as_user(idp, email)
+
+    body = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert body["mfa_required"] is True
+    assert body["mfa_token"]
+    assert "access_token" not in body
+
+
+def test_linking_while_signed_in_and_unlinking(app_client: TestClient, idp: ControlledIdp) -> None:
+    email = unique_email("owner")
+    token = signup(app_client, email)["access_token"]
+    as_user(idp, unique_email("elsewhere"))  # another address at the provider
+
+    started = app_client.post(
+        "/auth/oauth/idp/link", json={"redirect_to": RETURN_PAGE}, headers=bearer(token)
+    )
+    assert started.status_code == 200, started.text
+    import httpx
+
+    with httpx.Client() as browser:
+        callback_url = idp.browser_step(browser, started.json()["authorize_url"])
+    assert query(come_back(app_client, callback_url)) == {"linked": "idp"}
+
+    listed = app_client.get("/auth/identities", headers=bearer(token)).json()
+    assert [(i["provider"], i["email"]) for i in listed] == [("idp", idp.user["email"])]
+    removed = app_client.delete(f"/auth/identities/{listed[0]['id']}", headers=bearer(token))
+    assert removed.status_code == 204
+    assert app_client.get("/auth/identities", headers=bearer(token)).json() == []
+    assert [e.event_type for e in events(app_client, "identity_unlinked")] == ["identity_unlinked"]
+
+
+def test_an_identity_of_another_user_cannot_be_linked(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    as_user(idp, unique_email("first"))
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    token = signup(app_client, unique_email("second"))["access_token"]
+
+    started = app_client.post(
+        "/auth/oauth/idp/link", json={"redirect_to": RETURN_PAGE}, headers=bearer(token)
+    )
+    import httpx
+
+    with httpx.Client() as browser:
+        callback_url = idp.browser_step(browser, started.json()["authorize_url"])
+    assert query(come_back(app_client, callback_url)) == {"error": "identity_taken"}
+    assert app_client.get("/auth/identities", headers=bearer(token)).json() == []
+
+
+def test_the_last_way_in_cannot_be_unlinked(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("only"))
+    body = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    token = body["access_token"]
+    (identity,) = app_client.get("/auth/identities", headers=bearer(token)).json()
+
+    response = app_client.delete(f"/auth/identities/{identity['id']}", headers=bearer(token))
+
+    assert_problem(response, 409, "last_login_method")
+    assert len(app_client.get("/auth/identities", headers=bearer(token)).json()) == 1
+
+
+def test_someone_elses_identity_is_a_404(app_client: TestClient, idp: ControlledIdp) -> None:
+    as_user(idp, unique_email("theirs"))
+    theirs = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+    (identity,) = app_client.get("/auth/identities", headers=bearer(theirs["access_token"])).json()
+    mine = signup(app_client, unique_email("mine"))["access_token"]
+
+    response = app_client.delete(f"/auth/identities/{identity['id']}", headers=bearer(mine))
+    assert_problem(response, 404, "not_found")
+
+
+def test_a_password_login_is_refused_for_an_account_without_one(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    email = unique_email("nopass")
+    as_user(idp, email)
+    signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert login(app_client, email, STRONG_PASSWORD).status_code == 401
+
+
+def test_the_callback_url_is_the_public_url(app_client: TestClient, idp: ControlledIdp) -> None:
+    provider_url = start(app_client, "idp")
+    assert query(provider_url)["redirect_uri"] == "http://testserver/auth/oauth/idp/callback"
+    assert local(query(provider_url)["redirect_uri"] + "?x=1").startswith("/auth/oauth/idp/")
