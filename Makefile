@@ -82,6 +82,13 @@ docs: $(VENV)/.dev
 docs-build: $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
+# The social sign-in tests start a real OpenID Connect provider (panva's oidc-provider,
+# pinned with its lock file): `npm ci` installs exactly that, again when the lock changes.
+OIDC_PROVIDER := backend/tests/oidc_provider
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package-lock.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The tests use the local PostgreSQL and Redis (started here if installed and stopped)
 # and Debian's Chromium (installed here if missing); each skips loudly without them.
 # One worker process per core (pytest-xdist), each taking the next test when it is
@@ -89,7 +96,7 @@ docs-build: $(VENV)/.dev
 # tests that share Redis count under addresses and emails of their own.
 # PYTEST_WORKERS=0 runs them in this one process, e.g. to debug a test.
 PYTEST_WORKERS ?= auto
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev $(OIDC_PROVIDER)/node_modules/.installed
 	@scripts/ensure-services.sh
 	@scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)

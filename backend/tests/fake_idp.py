@@ -187,7 +187,7 @@ class ControlledIdp(_LoopbackServer):
     def __init__(
         self,
         client_id: str = "authapi-test",
-        client_secret: str = "idp-client-secret",
+        client_secret: str = "idp-client-secret",  # noqa: S107
         port: int | None = None,
     ) -> None:
         super().__init__(port)
@@ -263,8 +263,17 @@ class ControlledIdp(_LoopbackServer):
                     "client_secret_post",
                 ],
                 "code_challenge_methods_supported": ["S256"],
-                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "email"]
-                + ["email_verified", "name"],
+                "claims_supported": [
+                    "sub",
+                    "iss",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nonce",
+                    "email",
+                    "email_verified",
+                    "name",
+                ],
             }
         )
 
@@ -283,7 +292,9 @@ class ControlledIdp(_LoopbackServer):
 
         def refuse(error: str, description: str) -> Response:
             return RedirectResponse(
-                with_query(redirect_uri, {"error": error, "error_description": description, **state}),
+                with_query(
+                    redirect_uri, {"error": error, "error_description": description, **state}
+                ),
                 status_code=302,
             )
 
@@ -437,7 +448,7 @@ class FakeGitHub(_LoopbackServer):
     def __init__(
         self,
         client_id: str = "gh-client-id",
-        client_secret: str = "gh-client-secret",
+        client_secret: str = "gh-client-secret",  # noqa: S107
         port: int | None = None,
     ) -> None:
         super().__init__(port)
@@ -446,7 +457,12 @@ class FakeGitHub(_LoopbackServer):
         self.client_secret = client_secret
         self.user: dict[str, Any] = {"id": 4242, "login": "octo", "name": "Octo Cat", "email": None}
         self.emails: list[dict[str, Any]] = [
-            {"email": "octo@example.com", "primary": True, "verified": True, "visibility": "private"}
+            {
+                "email": "octo@example.com",
+                "primary": True,
+                "verified": True,
+                "visibility": "private",
+            }
         ]
         self.deny = False
         self.authorize_requests: list[dict[str, str]] = []
