@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from authapi.config import Settings
+from authapi.oauth_config import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def warn_about(settings: Settings) -> None:
             settings.workers,
         )
     mail_url = settings.mail_url.get_secret_value()
-    if mail_url.startswith("console://") and not _is_loopback(settings.host):
+    if mail_url.startswith("console://") and not is_loopback(settings.host):
         logger.warning(
             "MAIL_URL=console:// while serving on %s: mail (with its links) goes to the "
             "log and reaches nobody; set MAIL_URL to an SMTP server",
@@ -31,12 +31,3 @@ def warn_about(settings: Settings) -> None:
             "MAIL_URL=smtp:// with credentials sends them in clear text; "
             "use smtp+starttls:// or smtps:// unless the relay is on this host"
         )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
