@@ -359,6 +359,23 @@ def test_a_pre_hijacked_account_loses_its_password_and_sessions(
     assert [e.reason for e in revoked] == ["unverified_account_linked"]
 
 
+def test_a_squatters_second_factor_goes_with_the_takeover(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    """The squatter also turned TOTP on: the owner must not end at their code."""
+    email = unique_email("squatted-mfa")
+    enrol(app_client, signup(app_client, email)["access_token"])
+    as_user(idp, email)
+
+    owner = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert "access_token" in owner, owner
+    assert owner["user"]["mfa_enabled"] is False
+    assert [e.reason for e in events(app_client, "mfa_reset")] == [
+        "enrolled_before_address_verified"
+    ]
+
+
 def test_a_provider_with_no_email_is_refused(app_client: TestClient, idp: ControlledIdp) -> None:
     as_user(idp, None, sub="no-email")
     assert trip(app_client, "idp", idp.browser_step).result == {"error": "email_missing"}
@@ -470,3 +487,17 @@ def test_the_callback_url_is_the_public_url(app_client: TestClient, idp: Control
     provider_url = start(app_client, "idp")
     assert query(provider_url)["redirect_uri"] == "http://testserver/auth/oauth/idp/callback"
     assert local(query(provider_url)["redirect_uri"] + "?x=1").startswith("/auth/oauth/idp/")
+
+
+def test_a_provider_that_is_down_sends_the_browser_back_with_oauth_failed(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    idp.stop()  # before the app has fetched its discovery document
+
+    response = app_client.get(
+        "/auth/oauth/idp/authorize", params={"redirect_to": RETURN_PAGE}, follow_redirects=False
+    )
+
+    assert response.status_code == 302
+    assert response.headers["location"] == RETURN_PAGE + "?error=oauth_failed"
+    assert [e.reason for e in events(app_client, "oauth_failed")] == ["idp:provider_unreachable"]

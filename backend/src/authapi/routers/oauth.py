@@ -73,11 +73,14 @@ def authorize(
     redirect_to: Annotated[str, Query(max_length=REDIRECT_MAX_LENGTH)],
     uow: UnitOfWorkDep,
     oauth: OAuthDep,
+    client: ClientInfoDep,
 ) -> RedirectResponse:
     """Send the browser to the provider. `redirect_to` is where it comes back to
     (with `?code=` to exchange, or `?error=`): it must start with one of
     OAUTH_REDIRECT_URLS."""
-    started = oauth.start(uow, provider_id, redirect_to, request.cookies.get(BROWSER_COOKIE))
+    started = oauth.start(
+        uow, provider_id, redirect_to, request.cookies.get(BROWSER_COOKIE), client
+    )
     return _to_provider(started, oauth.public_url.startswith("https://"))
 
 
@@ -135,6 +138,7 @@ def link(
     principal: CurrentPrincipal,
     uow: UnitOfWorkDep,
     oauth: OAuthDep,
+    client: ClientInfoDep,
 ) -> Response:
     """Start attaching an identity at this provider to the signed-in account: send
     the browser to `authorize_url`; it comes back to `redirect_to` with `?linked=`
@@ -145,6 +149,7 @@ def link(
         provider_id,
         body.redirect_to,
         request.cookies.get(BROWSER_COOKIE),
+        client,
         link_user=principal.user.id,
     )
     response = Response(

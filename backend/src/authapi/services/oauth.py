@@ -24,7 +24,7 @@ from authapi.models.base import utcnow
 from authapi.oauth_client import ProviderClient, ProviderError, ProviderUser
 from authapi.repositories import identities, links, oauth_flows, sessions, users
 from authapi.security import hash_token, new_link_token
-from authapi.services import audit, pending
+from authapi.services import audit, factors, pending
 from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal, load_user
 from authapi.unit_of_work import UnitOfWork
@@ -81,18 +81,25 @@ class OAuthService:
         provider_id: str,
         redirect_to: str,
         browser_token: str | None,
+        client: ClientInfo,
         link_user: uuid.UUID | None = None,
     ) -> Started:
         """A new flow to the provider. A browser already carrying a binding cookie
         keeps it, so two tabs signing in at once both finish."""
-        client = self._client(provider_id)
+        provider = self._client(provider_id)
         self.check_redirect(redirect_to)
         if browser_token is None or not _plausible_token(browser_token):
             browser_token = secrets.token_urlsafe(32)
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)
-        nonce = secrets.token_urlsafe(32) if client.provider.kind == "oidc" else None
-        url = client.authorize_url(self._callback_url(provider_id), state, _s256(verifier), nonce)
+        nonce = secrets.token_urlsafe(32) if provider.provider.kind == "oidc" else None
+        try:
+            url = provider.authorize_url(
+                self._callback_url(provider_id), state, _s256(verifier), nonce
+            )
+        except ProviderError as exc:  # discovery failed: the provider is down or broken
+            self._failed(uow, client, provider_id, exc.reason)
+            raise errors.OAuthRedirect(_with_query(redirect_to, error="oauth_failed")) from None
         oauth_flows.add(
             uow.session,
             OAuthFlow(
@@ -251,11 +258,13 @@ class OAuthService:
 
     def _take_over_unverified(self, uow: UnitOfWork, user: User, client: ClientInfo) -> None:
         """Pre-hijacking: whoever registered this address locally never proved it,
-        and the provider says it is this person's. The squatter's password and
-        sessions go; the owner proved the address, so it is verified now."""
+        and the provider says it is this person's. The squatter's password, sessions,
+        links and second factor go; the owner proved the address, so it is verified
+        now."""
         if user.email_verified_at is not None:
             return
         pending.void_pending(uow.session, user.id)
+        factors.remove_unproven(uow.session, user, client)  # a squatter's TOTP too
         users.set_password_hash(uow.session, user, None)
         sessions.revoke_all_for_user(uow.session, user.id, self._clock())
         user.email_verified_at = self._clock()
