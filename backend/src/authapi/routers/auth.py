@@ -19,7 +19,7 @@ from authapi.deps import (
 )
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
-from authapi.routers.token_answers import NO_STORE, auth_response, token_response
+from authapi.routers.token_answers import auth_response, login_answer, token_response
 from authapi.schemas.auth import (
     AuthResponse,
     LoginRequest,
@@ -32,7 +32,6 @@ from authapi.schemas.auth import (
     VerificationPending,
 )
 from authapi.schemas.mfa import MfaChallengeResponse
-from authapi.services.mfa import MfaChallenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # Endpoints that take credentials (a password, a refresh token) and set the refresh
@@ -79,10 +78,7 @@ def login(
     """Exchange email and password for an access token and a refresh token; with the
     second factor on, for an `mfa_token` to send with a code to /auth/mfa/verify."""
     outcome = logins.login(uow, body.email, body.password, client)
-    if isinstance(outcome, MfaChallenge):
-        response.headers.update(NO_STORE)
-        return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
-    return auth_response(outcome, response, transport)
+    return login_answer(outcome, response, transport)
 
 
 def _required(form: TokenForm, *fields: str) -> list[str]:

@@ -22,7 +22,7 @@ from authapi.deps import (
 )
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
-from authapi.routers.token_answers import NO_STORE, auth_response
+from authapi.routers.token_answers import NO_STORE, login_answer
 from authapi.schemas.auth import AuthResponse
 from authapi.schemas.mfa import MfaChallengeResponse
 from authapi.schemas.oauth import (
@@ -33,7 +33,6 @@ from authapi.schemas.oauth import (
     LinkStarted,
     ProviderOut,
 )
-from authapi.services.mfa import MfaChallenge
 from authapi.services.oauth import FLOW_TTL, Callback, Started
 
 # Binds a flow to the browser that started it: sent only back to the callback, never
@@ -124,10 +123,7 @@ def exchange(
     (in cookie mode the refresh token in the cookie), or the `mfa_required` challenge
     when the account has a second factor."""
     outcome = logins.social(uow, oauth.exchange(uow, body.code), client)
-    if isinstance(outcome, MfaChallenge):
-        response.headers.update(NO_STORE)
-        return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
-    return auth_response(outcome, response, transport)
+    return login_answer(outcome, response, transport)
 
 
 @router.post("/oauth/{provider_id}/link", responses=problems(400, 401, 404, 422))

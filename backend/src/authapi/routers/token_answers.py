@@ -7,6 +7,8 @@ from __future__ import annotations
 from fastapi import Response
 
 from authapi.schemas.auth import AuthResponse, TokenResponse, UserOut
+from authapi.schemas.mfa import MfaChallengeResponse
+from authapi.services.mfa import MfaChallenge
 from authapi.services.sessions import IssuedToken
 from authapi.transport import RefreshTransport
 
@@ -33,3 +35,13 @@ def auth_response(
     return AuthResponse(
         **tokens.model_dump(), user=UserOut.model_validate(issued.user, from_attributes=True)
     )
+
+
+def login_answer(
+    outcome: IssuedToken | MfaChallenge, response: Response, transport: RefreshTransport
+) -> AuthResponse | MfaChallengeResponse:
+    """A login's answer (password or social): tokens, or the second step's challenge."""
+    if isinstance(outcome, MfaChallenge):
+        response.headers.update(NO_STORE)
+        return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
+    return auth_response(outcome, response, transport)
