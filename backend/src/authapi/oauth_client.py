@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 from joserfc import jws, jwt
@@ -142,7 +143,7 @@ class ProviderClient:
             form |= {"client_id": self.provider.client_id, "client_secret": secret}
         else:
             # RFC 6749 2.3.1: both parts form-encoded before the Basic encoding.
-            auth = httpx.BasicAuth(_form_encode(self.provider.client_id), _form_encode(secret))
+            auth = httpx.BasicAuth(quote_plus(self.provider.client_id), quote_plus(secret))
         try:
             response = self._http.post(
                 token_endpoint, data=form, auth=auth, headers={"Accept": "application/json"}
@@ -318,9 +319,3 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
-
-
-def _form_encode(value: str) -> str:
-    from urllib.parse import quote_plus
-
-    return quote_plus(value)

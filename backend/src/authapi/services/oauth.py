@@ -187,9 +187,6 @@ class OAuthService:
         if not _allowed_redirect(redirect_to, self._redirect_urls):
             raise errors.RedirectNotAllowed
 
-    def known(self, provider_id: str) -> bool:
-        return provider_id in self._providers
-
     # --- the two ways a callback ends well ------------------------------------------
 
     def _sign_in(
