@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
@@ -205,12 +206,20 @@ class ControlledIdp(_LoopbackServer):
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, Any]] = []
         self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-        # Same kid, another key: a signature that does not verify.
-        self._impostor_key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-        self.next_key = RSAKey.generate_key(2048, parameters={"kid": "k2"}, private=True)
         self._misbehave: str | None = None
         self._grants: dict[str, _Grant] = {}
         self._access_tokens: dict[str, str | None] = {}  # access token -> nonce of its grant
+
+    @cached_property
+    def next_key(self) -> RSAKey:
+        """The key "k2" of "unknown_kid" and "rotated_kid" (made on first use: RSA
+        key generation is the slowest part of starting a provider)."""
+        return RSAKey.generate_key(2048, parameters={"kid": "k2"}, private=True)
+
+    @cached_property
+    def _impostor_key(self) -> RSAKey:
+        """Same kid as the real key, another key: a signature that does not verify."""
+        return RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
 
     @property
     def misbehave(self) -> str | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from servers import authapi_process, free_port
+from servers import authapi_process, free_port, wait_for
 from support import STRONG_PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,9 @@ def test_sigterm_lets_logins_in_flight_finish(tmp_path: Path) -> None:
 
         with ThreadPoolExecutor(max_workers=LOGINS) as pool:
             in_flight = [pool.submit(log_in, email) for email in emails]
-            time.sleep(0.3)  # the logins are hashing now
+            # Not a fixed sleep: on a loaded machine the requests may not have reached
+            # the server yet, and a connection still in the accept queue is not in flight.
+            wait_for(lambda: in_progress(base_url) >= LOGINS, 30, "the logins in flight")
             process.send_signal(signal.SIGTERM)
             statuses = [future.result(timeout=60) for future in in_flight]
             exit_code = process.wait(timeout=60)
@@ -94,6 +97,16 @@ def test_a_stopped_server_leaves_no_process_behind(tmp_path: Path) -> None:
     ):
         time.sleep(0.1)
     assert alive == []
+
+
+def in_progress(base_url: str) -> float:
+    """Requests the server is answering now, less the scrape that asks."""
+    response = httpx.get(f"{base_url}/metrics", timeout=10)
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "authapi_http_requests_in_progress":
+                return sample.value - 1
+    return 0.0
 
 
 def server_log(workdir: Path) -> str:
