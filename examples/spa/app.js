@@ -11,6 +11,22 @@
 const params = new URLSearchParams(window.location.search);
 const API = (params.get("api") || "http://127.0.0.1:8000").replace(/\/+$/, "");
 
+// A provider trip ends here with ?code= (sign-in), ?linked= (linking) or ?error= in
+// the query. They are taken out of the address bar at once: the code is single use
+// and a reload or the history must not offer it again.
+const landing = { code: params.get("code"), error: params.get("error"), linked: params.get("linked") };
+if (landing.code || landing.error || landing.linked) {
+  history.replaceState(null, "", pageUrl() + window.location.hash);
+}
+
+// This page with its own query (?api=) only, for building return addresses.
+function pageUrl() {
+  const query = new URLSearchParams(window.location.search);
+  for (const name of ["code", "error", "linked"]) query.delete(name);
+  const search = query.toString();
+  return window.location.origin + window.location.pathname + (search ? `?${search}` : "");
+}
+
 let accessToken = null;
 let tokenNote = null; // what happened to the token ("revoked by logout", "refreshed"), when the page knows
 // Where the refresh token travels, learnt from the API's answers: "cookie"
@@ -120,18 +136,18 @@ async function renew() {
 
 // One call to the API; prints "METHOD /path -> status" and the body. If the access
 // token has expired, the call is made again once, after a refresh.
-async function call(method, path, body) {
+async function call(method, path, body, credentials) {
   if (refreshMode === null) await resumeOnce(); // credentials or not: ask the API first
   let label = `${method} ${path}`;
   note("");
   show(label, "-> ...", "pending");
   let result;
   try {
-    result = await send(method, path, body);
+    result = await send(method, path, body, credentials);
     const expired = result.response.status === 401 && result.data && result.data.code === "token_expired";
     if (expired && path !== "/auth/refresh" && (await renew())) {
       label += " (again, after refreshing the expired access token)";
-      result = await send(method, path, body);
+      result = await send(method, path, body, credentials);
     }
   } catch (error) {
     show(label, `-> network error (CORS refused or API unreachable): ${error}`, "network-error");
@@ -192,21 +208,26 @@ $("signup-form").addEventListener("submit", async (event) => {
   keepTokens(await call("POST", "/auth/signup", body));
 });
 
+// A login answer (password or provider): the tokens, or the second factor's step.
+function loggedIn(result, how) {
+  if (result && result.response.ok && result.data.mfa_required) {
+    // No tokens yet: the first step was right, the second factor comes next.
+    mfaToken = result.data.mfa_token;
+    $("mfa-step").hidden = false;
+    $("mfa-code").focus();
+    note(`${how} accepted. Enter the code your authenticator app shows (or a recovery code).`);
+    return;
+  }
+  keepTokens(result);
+}
+
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const result = await call("POST", "/auth/login", {
     email: $("login-email").value,
     password: $("login-password").value,
   });
-  if (result && result.response.ok && result.data.mfa_required) {
-    // No tokens yet: the password was right, the second factor comes next.
-    mfaToken = result.data.mfa_token;
-    $("mfa-step").hidden = false;
-    $("mfa-code").focus();
-    note("Password accepted. Enter the code your authenticator app shows (or a recovery code).");
-    return;
-  }
-  keepTokens(result);
+  loggedIn(result, "Password");
 });
 
 // The login's second step: the mfa_token and a code give the usual tokens.
@@ -332,6 +353,124 @@ $("mfa-manage-form").addEventListener("submit", async (event) => {
   }
 });
 
+// -- social sign-in and linked accounts -----------------------------------------------
+// The trip goes through the API: this page navigates to /auth/oauth/{id}/authorize,
+// the API to the provider, the provider back to the API's callback, and the callback
+// here, to #/social with authapi's one-time code, which the page trades for the login
+// answer. No token is ever in a URL.
+
+const SOCIAL_ERRORS = {
+  oauth_denied: "You cancelled at the provider.",
+  oauth_state_invalid: "This sign-in expired or was started in another browser: try again.",
+  oauth_failed: "The provider could not sign you in: try again.",
+  email_missing: "The provider shared no email address, which an account needs.",
+  email_not_verified:
+    "The provider has not verified this address: log in with the account's password (or verify the address first).",
+  account_disabled: "This account is disabled.",
+  identity_taken: "That provider account is already linked to another account.",
+};
+
+let providers = []; // GET /auth/oauth/providers: [{ id, name }]
+
+function providerName(id) {
+  const provider = providers.find((p) => p.id === id);
+  return provider ? provider.name : id;
+}
+
+function button(text, onClick) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = text;
+  element.addEventListener("click", onClick);
+  return element;
+}
+
+async function loadProviders() {
+  try {
+    const result = await send("GET", "/auth/oauth/providers", undefined, "omit");
+    providers = result.response.ok ? result.data : [];
+  } catch (_) {
+    providers = []; // unreachable: the page works without the buttons
+  }
+  $("social").replaceChildren(
+    ...providers.map((p) =>
+      button(`Sign in with ${p.name}`, () => {
+        const back = encodeURIComponent(`${pageUrl()}#/social`);
+        window.location.assign(`${API}/auth/oauth/${encodeURIComponent(p.id)}/authorize?redirect_to=${back}`);
+      }),
+    ),
+  );
+  $("social").hidden = providers.length === 0;
+  $("link-buttons").replaceChildren(...providers.map((p) => button(`Link ${p.name}`, () => linkProvider(p))));
+}
+
+function socialError(code) {
+  note(SOCIAL_ERRORS[code] || `Signing in with the provider failed (${code}).`);
+}
+
+// The return page: its work done, it shows the home page (where the login form and,
+// if the account has one, the second factor's step are).
+async function finishSocialSignIn() {
+  const { code, error } = landing;
+  landing.code = landing.error = null;
+  history.replaceState(null, "", `${pageUrl()}#/`);
+  route();
+  if (error) return socialError(error);
+  if (!code) return;
+  const result = await call("POST", "/auth/oauth/exchange", { code });
+  if (!result) return;
+  if (!result.response.ok) {
+    return socialError(result.data && result.data.code === "oauth_code_invalid" ? "oauth_state_invalid" : "oauth_failed");
+  }
+  loggedIn(result, "Provider sign-in");
+  if (accessToken) note(`Signed in as ${result.data.user.email}.`);
+}
+
+async function linkProvider(provider) {
+  if (refreshMode === "body") {
+    // The flow is bound to this browser by a cookie the API sets on this call, and the
+    // page must still be logged in when the provider sends it back: both need cookies.
+    note("Linking needs the API's cookie mode (REFRESH_TOKEN_COOKIE=true).");
+    return;
+  }
+  const result = await call("POST", `/auth/oauth/${encodeURIComponent(provider.id)}/link`, {
+    redirect_to: `${pageUrl()}#/linked`,
+  }, "include");
+  if (result && result.response.ok) window.location.assign(result.data.authorize_url);
+}
+
+async function showIdentities() {
+  const { linked, error } = landing;
+  landing.linked = landing.error = null;
+  const result = await call("GET", "/auth/identities");
+  const list = $("identities");
+  list.replaceChildren();
+  if (result && result.response.ok) {
+    for (const identity of result.data) {
+      const item = document.createElement("li");
+      item.dataset.provider = identity.provider;
+      item.append(`${providerName(identity.provider)}: ${identity.email || "(no email)"} `);
+      item.append(button("Unlink", () => unlink(identity, item)));
+      list.append(item);
+    }
+  }
+  if (linked) note(`${providerName(linked)} is linked: you can sign in with it now.`);
+  else if (error) socialError(error);
+}
+
+async function unlink(identity, item) {
+  const result = await call("DELETE", `/auth/identities/${identity.id}`);
+  if (!result) return;
+  if (result.response.status === 204) {
+    item.remove();
+    note(`${providerName(identity.provider)} is unlinked.`);
+  } else if (result.data && result.data.code === "last_login_method") {
+    note("It is the only way into this account: set a password first (Forgot password mails a link), or link another provider.");
+  }
+}
+
+loadProviders();
+
 // -- the pages that mailed links open ----------------------------------------------
 
 let resetToken = null; // from the reset link, kept until the new password is set
@@ -405,6 +544,8 @@ const ROUTES = {
   home: null,
   "forgot-password": null,
   mfa: null,
+  linked: () => showIdentities(),
+  social: () => finishSocialSignIn(),
   "reset-password": (params) => {
     resetToken = params.get("token");
     if (!resetToken) note("This page needs the link from the reset mail.");
