@@ -70,6 +70,15 @@ class WrongPassword(AppError):
     detail = "The password is not correct."
 
 
+class PasswordNotSet(AppError):
+    status = 400
+    code = "password_not_set"
+    detail = (
+        "This account has no password yet (it signs in with a provider): set one with "
+        "POST /auth/password/forgot and the mailed link, then confirm with it."
+    )
+
+
 class LinkInvalid(AppError):
     status = 400
     code = "link_invalid"

@@ -29,10 +29,12 @@ from api.oauth_helpers import (
     start,
     trip,
 )
+from api.test_api_account import NEW_PASSWORD, reset_token
 from api.test_api_mfa import enrol
 from authapi.models import AuthEvent, Identity, OAuthFlow, User
 from authapi.models.base import utcnow
 from fake_idp import MISBEHAVIOURS, ControlledIdp
+from smtp_sink import Mailbox
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
 
@@ -127,6 +129,49 @@ def test_the_next_sign_in_finds_the_same_account(
     assert first["user"]["id"] == second["user"]["id"]
     assert len(users_named(app_client, email)) == 1
     assert [e.event_type for e in events(app_client, "oauth_login")] == ["oauth_login"]
+
+
+def test_an_account_without_a_password_sets_one_by_the_reset_link_before_it_confirms(
+    idp: ControlledIdp,
+    mailbox: Mailbox,
+    make_client: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Enrolling a second factor, changing the address or deleting the account asks
+    for the password: an account that has none is told so, not "wrong password",
+    and the reset link (which proves the mailbox) gives it one."""
+    provider_env(monkeypatch, "idp", issuer=idp.issuer)
+    client = oauth_client(make_client, "idp", mail_url=mailbox.url)
+    email = unique_email("nopassword")
+    as_user(idp, email)
+    token = signed_in(client, trip(client, "idp", idp.browser_step))["access_token"]
+    auth = bearer(token)
+
+    confirmations = [
+        ("/auth/mfa/totp/setup", {"password": STRONG_PASSWORD}),
+        ("/auth/me/delete", {"password": STRONG_PASSWORD}),
+        ("/auth/email/change", {"new_email": unique_email("other"), "password": STRONG_PASSWORD}),
+        (
+            "/auth/password/change",
+            {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+        ),
+    ]
+    for path, payload in confirmations:
+        assert_problem(client.post(path, json=payload, headers=auth), 400, "password_not_set")
+    assert client.get("/auth/me", headers=auth).status_code == 200  # nothing was deleted
+    assert events(client, "login_failure") == []  # and nothing counted as a wrong guess
+
+    assert (
+        client.post(
+            "/auth/password/reset",
+            json={"token": reset_token(client, mailbox, email), "new_password": NEW_PASSWORD},
+        ).status_code
+        == 204
+    )
+    fresh = bearer(login(client, email, NEW_PASSWORD).json()["access_token"])
+    assert client.get("/auth/me", headers=fresh).json()["has_password"] is True
+    setup = client.post("/auth/mfa/totp/setup", json={"password": NEW_PASSWORD}, headers=fresh)
+    assert setup.status_code == 200, setup.text
 
 
 def test_the_client_authenticates_with_basic_auth_by_default(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
+from sqlmodel import Session
 
 import authapi
 from api.test_api_mfa import enrol
 from authapi.config import Settings
+from authapi.models import Identity
 from support import STRONG_PASSWORD, TEST_MFA_KEY, TEST_SECRET, bearer, signup, unique_email
 
 pytestmark = pytest.mark.slow
@@ -291,6 +294,29 @@ def test_show_says_when_the_second_factor_is_on(
     assert shown.code == 0, shown
     assert "second factor:   on" in shown.out
     assert secret not in shown.out
+
+
+def test_show_lists_the_provider_accounts_linked_to_it(
+    cli: Callable[..., list[Run]], api: TestClient
+) -> None:
+    body = signup(api)
+    email = body["user"]["email"]
+    with Session(api.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        session.add(
+            Identity(
+                user_id=uuid.UUID(body["user"]["id"]),
+                provider="github",
+                subject="12345",
+                email="octo@example.com",
+            )
+        )
+        session.commit()
+
+    (shown,) = cli(["show", email])
+
+    assert shown.code == 0, shown
+    assert "password:        set" in shown.out
+    assert "linked:          github (octo@example.com)" in shown.out
 
 
 def test_the_shell_finds_an_account_under_either_spelling_of_its_domain(

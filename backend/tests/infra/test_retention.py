@@ -23,6 +23,7 @@ from authapi.models import (
     JobLease,
     Link,
     MailStatus,
+    OAuthFlow,
     OutboxMessage,
     RefreshToken,
     User,
@@ -93,6 +94,14 @@ def link(user: User, now: datetime, **values: Any) -> Link:
     )  # fmt: skip
 
 
+def flow(now: datetime, **values: Any) -> OAuthFlow:
+    values.setdefault("expires_at", now + timedelta(minutes=10))
+    return OAuthFlow(
+        state_hash=uuid.uuid4().hex, browser_hash=uuid.uuid4().hex, provider="idp",
+        code_verifier="v" * 64, redirect_to="http://127.0.0.1:5173/", **values,
+    )  # fmt: skip
+
+
 def mail(user: User, status: MailStatus, **values: Any) -> OutboxMessage:
     return OutboxMessage(
         user_id=user.id, kind="password_changed", to_address=user.email, status=status.value,
@@ -120,6 +129,8 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     add_all(engine, *tokens_of(expired_8_days, 2, now))
     unused = link(user, now)
     add_all(engine, unused, link(user, now, used_at=now), link(user, now, expires_at=now - DAY))
+    in_flight = flow(now)
+    add_all(engine, in_flight, flow(now, used_at=now), flow(now, expires_at=now - DAY))
     kept_mail = [
         mail(user, MailStatus.QUEUED),
         mail(user, MailStatus.QUEUED, attempts=3, next_attempt_at=now + DAY, last_error="x"),
@@ -144,12 +155,14 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
         "refresh_tokens": 5,
         "sessions": 2,
         "links": 2,
+        "oauth_flows": 2,
         "mail_outbox": 3,
         "auth_events": 5,
     }
     assert ids(engine, AuthSession) == {s.id for s in kept_sessions}
     assert ids(engine, RefreshToken) == {t.id for t in kept_tokens}
     assert ids(engine, Link) == {unused.id}
+    assert ids(engine, OAuthFlow) == {in_flight.id}
     assert ids(engine, OutboxMessage) == {m.id for m in kept_mail}
     assert ids(engine, AuthEvent) == {e.id for e in kept_events}
     assert ids(engine, User) == {user.id}

@@ -116,10 +116,15 @@ def _show(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> N
         ("name", user.name or "-"),
         ("active", _yes_no(user.is_active)),
         ("email verified", _when(user.email_verified_at)),
+        ("password", "set" if user.has_password else "none (provider sign-in only)"),
         ("second factor", "on" if user.mfa_enabled else "off"),
         ("created", _when(user.created_at)),
         ("last login", _when(user.last_login_at)),
         ("active sessions", str(detail.active_sessions)),
+        *(
+            ("linked", f"{identity.provider} ({identity.email or 'no email'})")
+            for identity in detail.identities
+        ),
     ]
     for label, value in fields:
         print(f"{label + ':':<17}{value}")

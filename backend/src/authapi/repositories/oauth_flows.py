@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from authapi.models.oauth_flow import OAuthFlow
@@ -30,8 +30,3 @@ def consume(session: Session, flow: OAuthFlow, now: datetime) -> bool:
         .values(used_at=now)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
-
-
-def delete_expired(session: Session, now: datetime) -> int:
-    result = session.execute(delete(OAuthFlow).where(col(OAuthFlow.expires_at) <= now))
-    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -14,7 +14,15 @@ from sqlalchemy import ColumnElement, Select, and_, delete, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from authapi.models import AuthEvent, AuthSession, Link, MailStatus, OutboxMessage, RefreshToken
+from authapi.models import (
+    AuthEvent,
+    AuthSession,
+    Link,
+    MailStatus,
+    OAuthFlow,
+    OutboxMessage,
+    RefreshToken,
+)
 
 FINISHED_MAIL = (MailStatus.SENT.value, MailStatus.DROPPED.value)
 
@@ -57,6 +65,16 @@ def delete_spent_links(session: Session, now: datetime, limit: int) -> int:
         .limit(limit)
     )
     return _delete_batch(session, Link, chosen)
+
+
+def delete_spent_oauth_flows(session: Session, now: datetime, limit: int) -> int:
+    """Social sign-in trips that came back or never will: their state is good once."""
+    chosen = (
+        sa_select(col(OAuthFlow.id))
+        .where(or_(col(OAuthFlow.used_at).is_not(None), col(OAuthFlow.expires_at) <= now))
+        .limit(limit)
+    )
+    return _delete_batch(session, OAuthFlow, chosen)
 
 
 def delete_finished_mail(

@@ -12,8 +12,8 @@ from authapi.errors import PROBLEM_JSON
 from authapi.schemas.common import Problem
 
 _DESCRIPTIONS = {
-    400: "Refused (`wrong_password`, `link_invalid`, `invalid_code`; at /auth/token "
-    "`unsupported_grant_type`).",
+    400: "Refused (`wrong_password`, `password_not_set`, `link_invalid`, `invalid_code`; "
+    "at /auth/token `unsupported_grant_type`).",
     401: "Missing, invalid, expired or revoked credentials (`WWW-Authenticate: Bearer`).",
     403: "Not allowed (`forbidden`: another user's resource; `email_not_verified` at "
     "login; `mfa_required` at /auth/token for an account with the second factor on; "

@@ -8,14 +8,14 @@ per command.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from authapi import errors
-from authapi.models import AuthEventType, User
+from authapi.models import AuthEventType, Identity, User
 from authapi.models.base import utcnow
-from authapi.repositories import sessions, users
+from authapi.repositories import identities, sessions, users
 from authapi.security import PasswordHasher
 from authapi.services import audit, factors
 from authapi.services.account import erase_user
@@ -32,6 +32,7 @@ SHELL_REASON = "shell"
 class UserDetail:
     user: User
     active_sessions: int
+    identities: Sequence[Identity]  # the provider accounts that sign in to it
 
 
 class AdminService:
@@ -44,7 +45,11 @@ class AdminService:
 
     def show_user(self, uow: UnitOfWork, email: str) -> UserDetail:
         user = self._user(uow, email)
-        return UserDetail(user, sessions.count_active(uow.session, user.id, self._clock()))
+        return UserDetail(
+            user,
+            sessions.count_active(uow.session, user.id, self._clock()),
+            identities.list_for_user(uow.session, user.id),
+        )
 
     def create_user(
         self,

@@ -108,7 +108,13 @@ class PasswordCheck:
         must not become a way to guess the password without limit. Every
         confirmation, right or wrong, counts in RATE_LIMIT_PASSWORD_CONFIRM per account
         and per client: each costs a bcrypt check, and one account looping on a right
-        password would otherwise keep the hasher from everyone else's logins."""
+        password would otherwise keep the hasher from everyone else's logins.
+
+        An account made by a provider sign-in has no password to confirm (400
+        password_not_set): it sets one through the reset link, which proves the
+        mailbox, rather than have a stolen access token stand in for a password."""
+        if user.password_hash is None:
+            raise errors.PasswordNotSet
         within_limit(self.confirmations, f"user:{user.id}", f"ip:{client.requester}")
         attempt = begin_attempt(uow, self.throttle, user.email, client, user.id)
         if not self.hasher.verify(password, user.password_hash):
