@@ -298,6 +298,49 @@ def test_a_callback_with_no_known_state_is_a_400(
     assert "location" not in response.headers
 
 
+# Raw query strings, as a browser or curl could send them.
+HOSTILE = ["a%00b", "%ff%fe", "x" * 3000, "%0d%0aSet-Cookie:%20a=b"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_state_is_a_clear_refusal_and_changes_nothing(
+    app_client: TestClient, value: str
+) -> None:
+    response = app_client.get(
+        f"/auth/oauth/idp/callback?state={value}&code=x", follow_redirects=False
+    )
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "location" not in response.headers
+    assert user_count(app_client) == 0
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_code_with_a_real_state_goes_back_as_oauth_failed(
+    app_client: TestClient, idp: ControlledIdp, value: str
+) -> None:
+    """The provider refuses such a code: the browser goes back with an error (or, too
+    long for the query, a 422), no account is made, and the state is spent."""
+    as_user(idp, unique_email("hostile-code"))
+    provider_url = start(app_client, "idp")
+    state = query(provider_url)["state"]
+
+    response = app_client.get(
+        f"/auth/oauth/idp/callback?state={state}&code={value}", follow_redirects=False
+    )
+
+    if response.status_code == 302:
+        assert query(response.headers["location"]) == {"error": "oauth_failed"}
+        assert [e.reason for e in events(app_client, "oauth_failed")] == ["idp:token_refused"]
+        again = app_client.get(
+            f"/auth/oauth/idp/callback?state={state}&code=x", follow_redirects=False
+        )
+        assert query(again.headers["location"]) == {"error": "oauth_state_invalid"}
+    else:
+        assert response.status_code == 422, response.text
+    assert user_count(app_client) == 0
+
+
 @pytest.mark.parametrize(
     "redirect_to",
     [
@@ -438,6 +481,23 @@ def test_a_disabled_user_cannot_sign_in_socially(
         session.commit()
 
     assert trip(app_client, "idp", idp.browser_step).result == {"error": "account_disabled"}
+
+
+def test_with_verified_email_required_an_unverified_provider_address_gets_no_session(
+    idp: ControlledIdp, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQUIRE_VERIFIED_EMAIL holds for social sign-in too: an address the provider
+    has not verified goes back with email_not_verified, and no account is made."""
+    provider_env(monkeypatch, "idp", issuer=idp.issuer)
+    client = oauth_client(make_client, "idp", require_verified_email=True)
+    unverified, verified = unique_email("unproven"), unique_email("proven")
+    as_user(idp, unverified, verified=False)
+    assert trip(client, "idp", idp.browser_step).result == {"error": "email_not_verified"}
+    assert users_named(client, unverified) == []  # refused callbacks leave no account
+
+    as_user(idp, verified)
+    body = signed_in(client, trip(client, "idp", idp.browser_step))
+    assert_user(body["user"], verified)
 
 
 def test_the_second_factor_is_asked_for_after_a_social_sign_in(
