@@ -32,6 +32,7 @@ from authapi.services.account import AccountService
 from authapi.services.admin import AdminService
 from authapi.services.common import PasswordCheck
 from authapi.services.email_links import EmailLinkService
+from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
@@ -208,6 +209,10 @@ class Container:
             redirect_urls=settings.oauth_redirect_urls,
             require_verified_email=settings.require_verified_email,
         )
+
+    @cached_property
+    def identities(self) -> IdentityService:
+        return IdentityService()
 
     @cached_property
     def account(self) -> AccountService:

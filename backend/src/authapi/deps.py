@@ -17,6 +17,7 @@ from authapi.services.account import AccountService
 from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal
 from authapi.services.email_links import EmailLinkService
+from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
 from authapi.services.oauth import OAuthService
@@ -79,6 +80,10 @@ async def get_oauth(request: Request) -> OAuthService:
     return container_of(request).oauth
 
 
+async def get_identities(request: Request) -> IdentityService:
+    return container_of(request).identities
+
+
 async def get_transport(request: Request) -> RefreshTransport:
     return container_of(request).transport
 
@@ -90,6 +95,7 @@ EmailLinksDep = Annotated[EmailLinkService, Depends(get_email_links)]
 MfaDep = Annotated[MfaService, Depends(get_mfa)]
 TransportDep = Annotated[RefreshTransport, Depends(get_transport)]
 OAuthDep = Annotated[OAuthService, Depends(get_oauth)]
+IdentitiesDep = Annotated[IdentityService, Depends(get_identities)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):

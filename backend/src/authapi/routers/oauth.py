@@ -14,6 +14,7 @@ from authapi.body_limit import LargeBody
 from authapi.deps import (
     ClientInfoDep,
     CurrentPrincipal,
+    IdentitiesDep,
     ListedOrigin,
     LoginDep,
     OAuthDep,
@@ -159,12 +160,12 @@ def link(
 
 @router.get("/identities", responses=problems(401))
 def list_identities(
-    principal: CurrentPrincipal, uow: UnitOfWorkDep, oauth: OAuthDep
+    principal: CurrentPrincipal, uow: UnitOfWorkDep, identities: IdentitiesDep
 ) -> list[IdentityOut]:
     """The provider accounts linked to this one."""
     return [
         IdentityOut.model_validate(identity, from_attributes=True)
-        for identity in oauth.identities(uow, principal)
+        for identity in identities.list(uow, principal)
     ]
 
 
@@ -177,11 +178,11 @@ def unlink(
     identity_id: uuid.UUID,
     principal: CurrentPrincipal,
     uow: UnitOfWorkDep,
-    oauth: OAuthDep,
+    identities: IdentitiesDep,
     client: ClientInfoDep,
 ) -> None:
     """Unlink a provider account: 409 `last_login_method` when it is the only way in."""
-    oauth.unlink(uow, principal, identity_id, client)
+    identities.unlink(uow, principal, identity_id, client)
 
 
 def _to_provider(started: Started, secure: bool) -> RedirectResponse:

@@ -1,5 +1,5 @@
-"""Social sign-in: the trip to a provider and back, who the provider's user is here,
-and the identities an account has.
+"""Social sign-in: the trip to a provider and back, and who the provider's user is
+here (services/identities.py keeps the identities an account has).
 
 The browser leaves with a state (single use, ten minutes, bound to it by a cookie)
 and comes back with the provider's code; the answer is a redirect to the SPA with
@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authapi import errors
-from authapi.models import AuthEventType, Identity, Link, LinkPurpose, OAuthFlow, User
+from authapi.models import AuthEventType, Link, LinkPurpose, OAuthFlow, User
 from authapi.models.base import utcnow
 from authapi.oauth_client import ProviderClient, ProviderError, ProviderUser
 from authapi.repositories import identities, links, oauth_flows, sessions, users
 from authapi.security import hash_token, new_link_token
 from authapi.services import audit, factors, pending
 from authapi.services.audit import ClientInfo
-from authapi.services.common import Principal, load_user
+from authapi.services.identities import attach
 from authapi.unit_of_work import UnitOfWork
 
 FLOW_TTL = timedelta(minutes=10)
@@ -157,31 +157,6 @@ class OAuthService:
             raise errors.OAuthCodeInvalid
         return user
 
-    # --- identities of the signed-in user -------------------------------------------
-
-    def identities(self, uow: UnitOfWork, principal: Principal) -> Sequence[Identity]:
-        return identities.list_for_user(uow.session, principal.user.id)
-
-    def unlink(
-        self, uow: UnitOfWork, principal: Principal, identity_id: uuid.UUID, client: ClientInfo
-    ) -> None:
-        user = load_user(uow, principal)
-        mine = {i.id: i for i in identities.list_for_user(uow.session, user.id)}
-        identity = mine.get(identity_id)
-        if identity is None:
-            raise errors.NotFound
-        if user.password_hash is None and len(mine) == 1:
-            raise errors.LastLoginMethod
-        identities.remove(uow.session, user.id, identity_id)
-        audit.record(
-            uow.session,
-            AuthEventType.IDENTITY_UNLINKED,
-            client,
-            user_id=user.id,
-            email=user.email,
-            reason=identity.provider,
-        )
-
     def check_redirect(self, redirect_to: str) -> None:
         """`redirect_to` starts with an allowed prefix, on the prefix's own origin."""
         if not _allowed_redirect(redirect_to, self._redirect_urls):
@@ -207,7 +182,7 @@ class OAuthService:
         if self._require_verified_email and user.email_verified_at is None:
             raise self._refused(uow, flow, client, "email_not_verified", "email_not_verified", user)
         if identity is None:
-            identity = self._add_identity(uow, flow, person, user, client)
+            identity = attach(uow, user, flow.provider, person.subject, person.email, client)
             if identity is None:
                 raise self._refused(uow, flow, client, "oauth_failed", "identity_race")
         identity.last_login_at = self._clock()
@@ -289,34 +264,12 @@ class OAuthService:
         existing = identities.get(uow.session, flow.provider, person.subject)
         if existing is not None and existing.user_id != user.id:
             raise self._refused(uow, flow, client, "identity_taken", "identity_taken", user)
-        if existing is None and self._add_identity(uow, flow, person, user, client) is None:
+        if (
+            existing is None
+            and attach(uow, user, flow.provider, person.subject, person.email, client) is None
+        ):
             raise self._refused(uow, flow, client, "identity_taken", "identity_race", user)
         return _with_query(flow.redirect_to, linked=flow.provider)
-
-    def _add_identity(
-        self, uow: UnitOfWork, flow: OAuthFlow, person: ProviderUser, user: User, client: ClientInfo
-    ) -> Identity | None:
-        try:
-            identity = identities.add(
-                uow.session,
-                Identity(
-                    user_id=user.id,
-                    provider=flow.provider,
-                    subject=person.subject,
-                    email=person.email,
-                ),
-            )
-        except identities.IdentityAlreadyStored:
-            return None
-        audit.record(
-            uow.session,
-            AuthEventType.IDENTITY_LINKED,
-            client,
-            user_id=user.id,
-            email=user.email,
-            reason=flow.provider,
-        )
-        return identity
 
     # --- failures -------------------------------------------------------------------
 
