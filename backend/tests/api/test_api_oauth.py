@@ -316,6 +316,23 @@ def test_a_hostile_state_is_a_clear_refusal_and_changes_nothing(
 
 
 @pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_provider_id_or_redirect_to_is_refused_before_any_redirect(
+    app_client: TestClient, value: str
+) -> None:
+    asked = [
+        f"/auth/oauth/{value}/authorize?redirect_to={SPA}",
+        f"/auth/oauth/{value}/callback?state=x&code=x",
+        f"/auth/oauth/idp/authorize?redirect_to={SPA}{value}",
+    ]
+    for path in asked:
+        response = app_client.get(path, follow_redirects=False)
+        assert response.status_code in (400, 404, 422), (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "location" not in response.headers
+        assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize("value", HOSTILE)
 def test_a_hostile_code_with_a_real_state_goes_back_as_oauth_failed(
     app_client: TestClient, idp: ControlledIdp, value: str
 ) -> None:
