@@ -195,6 +195,12 @@ class ControlledIdp(_LoopbackServer):
         self.issuer = self.base_url
         self.client_id = client_id
         self.client_secret = client_secret
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to a well-behaved provider with its default user and nothing recorded,
+        so that one running server can serve test after test (its keys stay)."""
         self.user: dict[str, Any] = {
             "sub": "idp-user-1",
             "email": "ada@example.com",
@@ -205,7 +211,6 @@ class ControlledIdp(_LoopbackServer):
         self.jwks_fetches = 0
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, Any]] = []
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
         self._misbehave: str | None = None
         self._grants: dict[str, _Grant] = {}
         self._access_tokens: dict[str, str | None] = {}  # access token -> nonce of its grant

@@ -38,10 +38,18 @@ from smtp_sink import Mailbox
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
 
-@pytest.fixture
-def idp() -> Iterator[ControlledIdp]:
+@pytest.fixture(scope="module")
+def running_idp() -> Iterator[ControlledIdp]:
+    """One server for the module: starting one (an RSA key, uvicorn's start and stop)
+    costs more than most of these tests."""
     with ControlledIdp(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as provider:
         yield provider
+
+
+@pytest.fixture
+def idp(running_idp: ControlledIdp) -> ControlledIdp:
+    running_idp.reset()
+    return running_idp
 
 
 @pytest.fixture

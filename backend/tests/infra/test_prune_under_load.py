@@ -3,8 +3,9 @@ answering `/auth/me` and logins: the old rows go, and every request succeeds.
 
 It measures too (printed; run with `-s` to see): the prune's duration, from its
 `prune:` log line, and `/auth/me` latency before and during the prune. Nothing is
-asserted about time. A million rows, as the issue asks (about a minute in all on
-two cores); PRUNE_LOAD_ROWS=100000 makes a quicker run.
+asserted about time. 200,000 rows by default: forty batches, enough for the prune to
+run long beside the traffic, in about 12 s; PRUNE_LOAD_ROWS=1000000 measures the
+million rows of the original issue (about a minute on two cores).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from support import STRONG_PASSWORD, bearer, unique_email
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROWS = int(os.environ.get("PRUNE_LOAD_ROWS", "1000000"))
+ROWS = int(os.environ.get("PRUNE_LOAD_ROWS", "200000"))
 RECENT_ROWS = 10_000
 ME_CLIENTS = 3
-BASELINE_REQUESTS = 3000  # /auth/me calls measured before the prune starts
+BASELINE_REQUESTS = 1000  # /auth/me calls measured before the prune starts
 
 
 @dataclass
