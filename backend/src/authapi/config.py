@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Social sign-in (authorize, callback and exchange share it), per IP: each sign-in
     # is three requests, and a provider's page may be reloaded.
     rate_limit_oauth: str = "30/minute"
+    # Passkey sign-in (its options and its verification share it), per IP.
+    rate_limit_passkey: str = "30/minute"
     # Larger request bodies get 413 before they are read. The largest real one, a
     # 1024-character password of emoji escaped as \uXXXX pairs, is under 13 KiB.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -142,6 +144,13 @@ class Settings(BaseSettings):
     public_url: str | None = None
     oauth_redirect_urls: Annotated[list[str], NoDecode] = ["http://127.0.0.1:5173/"]
 
+    # Passkeys (WebAuthn): the relying party's id (a host name, never an IP address:
+    # browsers refuse one), the name authenticators show, and the page origins whose
+    # ceremonies are accepted.
+    webauthn_rp_id: str = Field(default="localhost", min_length=1, max_length=253)
+    webauthn_rp_name: str = Field(default="authapi", min_length=1, max_length=64)
+    webauthn_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     host: str = "127.0.0.1"
@@ -166,6 +175,7 @@ class Settings(BaseSettings):
         "jwt_previous_keys",
         "oauth_providers",
         "oauth_redirect_urls",
+        "webauthn_origins",
         mode="before",
     )
     @classmethod
@@ -190,6 +200,17 @@ class Settings(BaseSettings):
                     "with a path, e.g. https://app.example.com/"
                 )
         return value
+
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _webauthn_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(
+                    f"WEBAUTHN_ORIGINS: {origin!r} must be an origin, e.g. https://app.example.com"
+                )
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("public_url")
     @classmethod
@@ -229,6 +250,7 @@ class Settings(BaseSettings):
         "rate_limit_auth",
         "rate_limit_refresh",
         "rate_limit_oauth",
+        "rate_limit_passkey",
         "mail_rate_limit",
         "mail_address_limit",
         "rate_limit_password_confirm",

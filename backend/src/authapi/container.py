@@ -37,6 +37,7 @@ from authapi.services.login import LoginService
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
 from authapi.services.oauth import OAuthService
+from authapi.services.passkeys import PasskeyService
 from authapi.services.passwords import common_passwords
 from authapi.services.retention import RetentionService
 from authapi.services.sessions import SessionPolicy, SessionService
@@ -187,12 +188,23 @@ class Container:
         )
 
     @cached_property
+    def passkeys(self) -> PasskeyService:
+        return PasskeyService(
+            rp_id=self.settings.webauthn_rp_id,
+            rp_name=self.settings.webauthn_rp_name,
+            origins=self.settings.webauthn_origins,
+            passwords=self.passwords,
+            mail=self.mail,
+        )
+
+    @cached_property
     def login(self) -> LoginService:
         return LoginService(
             hasher=self.hasher,
             throttle=self.throttle,
             mail=self.mail,
             mfa=self.mfa,
+            passkeys=self.passkeys,
             sessions=self.sessions,
             require_verified_email=self.settings.require_verified_email,
         )

@@ -21,6 +21,7 @@ from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
 from authapi.services.oauth import OAuthService
+from authapi.services.passkeys import PasskeyService
 from authapi.services.sessions import SessionService
 from authapi.transport import RefreshTransport
 from authapi.unit_of_work import UnitOfWork, request_unit
@@ -84,6 +85,10 @@ async def get_identities(request: Request) -> IdentityService:
     return container_of(request).identities
 
 
+async def get_passkeys(request: Request) -> PasskeyService:
+    return container_of(request).passkeys
+
+
 async def get_transport(request: Request) -> RefreshTransport:
     return container_of(request).transport
 
@@ -96,6 +101,7 @@ MfaDep = Annotated[MfaService, Depends(get_mfa)]
 TransportDep = Annotated[RefreshTransport, Depends(get_transport)]
 OAuthDep = Annotated[OAuthService, Depends(get_oauth)]
 IdentitiesDep = Annotated[IdentityService, Depends(get_identities)]
+PasskeysDep = Annotated[PasskeyService, Depends(get_passkeys)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):

@@ -262,6 +262,29 @@ class LastLoginMethod(AppError):
     detail = "This is the account's only way in: set a password or link another first."
 
 
+class PasskeyInvalid(AppError):
+    status = 400
+    code = "passkey_invalid"
+    detail = "The passkey's answer could not be verified: start again with new options."
+
+
+class PasskeySignInFailed(AppError):
+    """Every failure of a passkey sign-in: one answer, whatever went wrong."""
+
+    status = 401
+    code = "passkey_invalid"
+    detail = "The passkey could not sign you in: start again with new options."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PasskeyExists(AppError):
+    status = 409
+    code = "passkey_exists"
+    detail = "This passkey is registered already."
+
+
 class OAuthRedirect(AppError):
     """A social sign-in refused at its callback: the browser goes back to the SPA with
     `error=<code>` in the URL (the handler answers 302), and the request's writes are

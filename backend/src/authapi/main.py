@@ -19,7 +19,7 @@ from authapi.handlers import install_error_handlers
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import register_limits
-from authapi.routers import account, audit, auth, health, jwks, mfa, oauth
+from authapi.routers import account, audit, auth, health, jwks, mfa, oauth, passkeys
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 
@@ -50,6 +50,8 @@ ROUTERS = (
     oauth.router,
     oauth.limited_router,
     oauth.exchange_router,
+    passkeys.router,
+    passkeys.login_router,
 )
 # Limits per client IP; endpoints in one group share one count. login and token
 # check the same credentials: one count, so two endpoints do not double an
@@ -60,9 +62,10 @@ LIMITED: dict[str, list[Callable[..., Any]]] = {
     "password_reset": [account.forgot_password, account.reset_password],
     "email_verify": [account.verify_email],
     "email_change": [account.change_email],
-    "mfa_verify": [mfa.verify],
+    "mfa_verify": [mfa.verify, mfa.passkey_options],
     "refresh": [auth.refresh],
     "oauth": [oauth.authorize, oauth.callback, oauth.exchange],
+    "passkey": [passkeys.login_options, passkeys.login],
 }
 # Exposed to pages of CORS_ORIGINS: the request id and the limit headers.
 EXPOSED_HEADERS = [
@@ -83,7 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container.limiter,
         settings,
         shared=LIMITED,
-        own={"refresh": settings.rate_limit_refresh, "oauth": settings.rate_limit_oauth},
+        own={
+            "refresh": settings.rate_limit_refresh,
+            "oauth": settings.rate_limit_oauth,
+            "passkey": settings.rate_limit_passkey,
+        },
     )
 
     @asynccontextmanager

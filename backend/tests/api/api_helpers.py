@@ -26,6 +26,7 @@ USER_KEYS = {
     "email_verified_at",
     "mfa_enabled",
     "has_password",
+    "passkeys",
 }
 # What the middleware accepts as an incoming request id; generated ids must match it too.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

@@ -227,7 +227,8 @@ def test_login_with_the_factor_on_asks_for_a_code_then_issues_tokens(
     assert first.status_code == 200, first.text
     assert first.headers["Cache-Control"] == "no-store"
     body = first.json()
-    assert set(body) == {"mfa_required", "mfa_token", "mfa_expires_in"}
+    assert set(body) == {"mfa_required", "mfa_token", "mfa_expires_in", "methods"}
+    assert body["methods"] == ["totp", "recovery_code"]
     assert body["mfa_expires_in"] == 300
     assert len(body["mfa_token"]) >= 43
 

@@ -81,8 +81,12 @@ def test_every_operation_conforms_to_the_schema(make_client: Callable[..., TestC
 # `.test` that the `email` format admits; control characters are refused in names
 # and passwords (the schema says so with a pattern, which the generator does not
 # always follow); a made-up link token is well-formed and still 400 link_invalid; a
-# made-up password is 400 wrong_password, a made-up code 400 invalid_code.
+# made-up password is 400 wrong_password, a made-up code 400 invalid_code, a made-up
+# passkey credential 400 passkey_invalid.
 SEMANTIC_REFUSALS = {
+    "POST /auth/passkeys/register/options",
+    "POST /auth/passkeys/register/verify",
+    "PATCH /auth/passkeys/{passkey_id}",
     "POST /auth/signup",
     "POST /auth/password/forgot",
     "PATCH /auth/me",

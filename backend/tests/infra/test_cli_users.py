@@ -317,6 +317,7 @@ def test_show_lists_the_provider_accounts_linked_to_it(
     assert shown.code == 0, shown
     assert "password:        set" in shown.out
     assert "linked:          github (octo@example.com)" in shown.out
+    assert "passkeys:        0" in shown.out
 
 
 def test_the_shell_finds_an_account_under_either_spelling_of_its_domain(

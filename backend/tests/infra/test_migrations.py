@@ -34,6 +34,8 @@ APP_TABLES = {
     "recovery_codes",
     "identities",
     "oauth_flows",
+    "passkeys",
+    "webauthn_ceremonies",
 }
 
 
@@ -267,8 +269,14 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
 
     run_migrations(empty_database_url, "0005", down=True)
 
-    # Down to 0005 leaves the tables before job_leases (and those 0008 added).
-    before = APP_TABLES - {"job_leases", "identities", "oauth_flows"}
+    # Down to 0005 leaves the tables before job_leases (and those 0008, 0009 added).
+    before = APP_TABLES - {
+        "job_leases",
+        "identities",
+        "oauth_flows",
+        "passkeys",
+        "webauthn_ceremonies",
+    }
     assert table_names(engine) == before | {"alembic_version"}
     assert not RETENTION_INDEXES & index_names(engine)
     with engine.connect() as connection:
@@ -474,3 +482,29 @@ def test_social_login_migration_keeps_users_and_comes_down(
     assert rows == {"kept@example.com": "x", "social@example.com": "!"}
     column = next(c for c in inspect(engine).get_columns("users") if c["name"] == "password_hash")
     assert column["nullable"] is False
+
+
+def test_passkeys_migration_keeps_users_and_comes_down(
+    empty_database_url: str, engine: Engine
+) -> None:
+    """0009 upgrades a database with users in it (each with no passkey) and comes down
+    again without them."""
+    run_migrations(empty_database_url, "0008")
+    insert_account(engine, "kept@example.com", mfa=True, verified=1)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT email, passkey_count FROM users")).one()
+    assert tuple(row) == ("kept@example.com", 0)
+
+    run_migrations(empty_database_url, "0008", down=True)
+
+    assert {"passkeys", "webauthn_ceremonies"}.isdisjoint(table_names(engine))
+    columns = {c["name"] for c in inspect(engine).get_columns("users")}
+    assert "passkey_count" not in columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
+            "kept@example.com"
+        )

@@ -27,6 +27,7 @@ from authapi.models import (
     OutboxMessage,
     RefreshToken,
     User,
+    WebAuthnCeremony,
 )
 from authapi.models.base import utcnow
 from authapi.services.retention import RetentionService
@@ -102,6 +103,13 @@ def flow(now: datetime, **values: Any) -> OAuthFlow:
     )  # fmt: skip
 
 
+def ceremony(now: datetime, **values: Any) -> WebAuthnCeremony:
+    values.setdefault("expires_at", now + timedelta(minutes=5))
+    return WebAuthnCeremony(
+        token_hash=uuid.uuid4().hex, purpose="login", challenge=b"c" * 32, **values
+    )
+
+
 def mail(user: User, status: MailStatus, **values: Any) -> OutboxMessage:
     return OutboxMessage(
         user_id=user.id, kind="password_changed", to_address=user.email, status=status.value,
@@ -131,6 +139,8 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     add_all(engine, unused, link(user, now, used_at=now), link(user, now, expires_at=now - DAY))
     in_flight = flow(now)
     add_all(engine, in_flight, flow(now, used_at=now), flow(now, expires_at=now - DAY))
+    pending = ceremony(now)
+    add_all(engine, pending, ceremony(now, used_at=now), ceremony(now, expires_at=now))
     kept_mail = [
         mail(user, MailStatus.QUEUED),
         mail(user, MailStatus.QUEUED, attempts=3, next_attempt_at=now + DAY, last_error="x"),
@@ -156,6 +166,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
         "sessions": 2,
         "links": 2,
         "oauth_flows": 2,
+        "webauthn_ceremonies": 2,
         "mail_outbox": 3,
         "auth_events": 5,
     }
@@ -163,6 +174,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     assert ids(engine, RefreshToken) == {t.id for t in kept_tokens}
     assert ids(engine, Link) == {unused.id}
     assert ids(engine, OAuthFlow) == {in_flight.id}
+    assert ids(engine, WebAuthnCeremony) == {pending.id}
     assert ids(engine, OutboxMessage) == {m.id for m in kept_mail}
     assert ids(engine, AuthEvent) == {e.id for e in kept_events}
     assert ids(engine, User) == {user.id}

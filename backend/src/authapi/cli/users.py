@@ -118,12 +118,21 @@ def _show(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> N
         ("email verified", _when(user.email_verified_at)),
         ("password", "set" if user.has_password else "none (provider sign-in only)"),
         ("second factor", "on" if user.mfa_enabled else "off"),
+        ("passkeys", str(user.passkey_count)),
         ("created", _when(user.created_at)),
         ("last login", _when(user.last_login_at)),
         ("active sessions", str(detail.active_sessions)),
         *(
             ("linked", f"{identity.provider} ({identity.email or 'no email'})")
             for identity in detail.identities
+        ),
+        *(
+            (
+                "passkey",
+                f"{passkey.name} (added {_when(passkey.created_at)}, "
+                f"last used {_when(passkey.last_used_at)})",
+            )
+            for passkey in detail.passkeys
         ),
     ]
     for label, value in fields:

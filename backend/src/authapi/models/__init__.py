@@ -6,15 +6,18 @@ from authapi.models.job_lease import JobLease
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.oauth_flow import OAuthFlow
 from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
+from authapi.models.passkey import Passkey
 from authapi.models.recovery_code import RecoveryCode
 from authapi.models.refresh_token import RefreshToken
 from authapi.models.session import AuthSession
 from authapi.models.user import User
+from authapi.models.webauthn_ceremony import CeremonyPurpose, WebAuthnCeremony
 
 __all__ = [
     "AuthEvent",
     "AuthEventType",
     "AuthSession",
+    "CeremonyPurpose",
     "Identity",
     "JobLease",
     "Link",
@@ -23,7 +26,9 @@ __all__ = [
     "MailStatus",
     "OAuthFlow",
     "OutboxMessage",
+    "Passkey",
     "RecoveryCode",
     "RefreshToken",
     "User",
+    "WebAuthnCeremony",
 ]

@@ -49,6 +49,11 @@ class AuthEventType(enum.StrEnum):
     OAUTH_FAILED = "oauth_failed"
     IDENTITY_LINKED = "identity_linked"
     IDENTITY_UNLINKED = "identity_unlinked"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_LOGIN = "passkey_login"
+    PASSKEY_FAILED = "passkey_failed"
+    PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"
 
 
 class AuthEvent(SQLModel, table=True):

@@ -22,6 +22,8 @@ class MailKind(enum.StrEnum):
     EMAIL_CHANGED_NOTICE = "email_changed_notice"
     # To the owner of an address another account asked to change to.
     EMAIL_IN_USE_NOTICE = "email_in_use_notice"
+    PASSKEY_ADDED_NOTICE = "passkey_added_notice"
+    PASSKEY_REMOVED_NOTICE = "passkey_removed_notice"
 
 
 class MailStatus(enum.StrEnum):

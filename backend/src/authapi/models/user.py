@@ -43,6 +43,21 @@ class User(SQLModel, table=True):
     mfa_enrolled_unverified: bool = Field(
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
     )
+    # How many passkeys the account has, kept with them (services/passkeys.py), so
+    # that the login and the user object need no count query.
+    passkey_count: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
+
+    @property
+    def has_second_factor(self) -> bool:
+        """A login of this account asks for a second step: TOTP or a passkey."""
+        return self.mfa_enabled or self.passkey_count > 0
+
+    @property
+    def passkeys(self) -> int:
+        """The user object's name for the count."""
+        return self.passkey_count
 
     @property
     def has_password(self) -> bool:

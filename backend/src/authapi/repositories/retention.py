@@ -22,6 +22,7 @@ from authapi.models import (
     OAuthFlow,
     OutboxMessage,
     RefreshToken,
+    WebAuthnCeremony,
 )
 
 FINISHED_MAIL = (MailStatus.SENT.value, MailStatus.DROPPED.value)
@@ -75,6 +76,21 @@ def delete_spent_oauth_flows(session: Session, now: datetime, limit: int) -> int
         .limit(limit)
     )
     return _delete_batch(session, OAuthFlow, chosen)
+
+
+def delete_spent_ceremonies(session: Session, now: datetime, limit: int) -> int:
+    """Passkey challenges answered or expired: each is good once."""
+    chosen = (
+        sa_select(col(WebAuthnCeremony.id))
+        .where(
+            or_(
+                col(WebAuthnCeremony.used_at).is_not(None),
+                col(WebAuthnCeremony.expires_at) <= now,
+            )
+        )
+        .limit(limit)
+    )
+    return _delete_batch(session, WebAuthnCeremony, chosen)
 
 
 def delete_finished_mail(

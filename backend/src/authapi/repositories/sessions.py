@@ -32,6 +32,7 @@ class UserSnapshot:
     email_verified_at: datetime | None
     mfa_enabled: bool
     has_password: bool
+    passkeys: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ _SESSION_OWNER = (
         _USERS.c.email_verified_at,
         _USERS.c.mfa_enabled,
         _USERS.c.password_hash.is_not(None).label("has_password"),
+        _USERS.c.passkey_count,
     )
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"))

@@ -27,6 +27,7 @@ from authapi.schemas.mfa import (
     TotpSetup,
     TotpSetupRequest,
 )
+from authapi.schemas.passkeys import CeremonyOut, MfaPasskeyOptionsRequest
 
 router = APIRouter(prefix="/auth/mfa", tags=["mfa"], dependencies=[TokenThenLargeBody])
 # The second step takes no bearer token: limited per client IP before the body is
@@ -113,7 +114,29 @@ def verify(
     client: ClientInfoDep,
 ) -> AuthResponse:
     """The login's second step: the `mfa_token` from /auth/login and a current code
-    (or an unused recovery code) give the usual tokens. A wrong code can be retried
+    (or an unused recovery code), or `{mfa_token, ceremony, credential}` answering
+    /auth/mfa/passkey/options, give the usual tokens. A wrong code can be retried
     while the token lives; each counts in the per-account throttle."""
-    issued = logins.verify_mfa(uow, body.mfa_token, body.code, client)
+    if body.ceremony is not None and body.credential is not None:
+        issued = logins.verify_mfa_passkey(
+            uow, body.mfa_token, body.ceremony, body.credential, client
+        )
+    else:  # the body's rule: a code, then
+        issued = logins.verify_mfa(uow, body.mfa_token, body.code or "", client)
     return auth_response(issued, response, transport)
+
+
+@verify_router.post("/passkey/options", responses=problems(400, 401, 422, 429))
+def passkey_options(
+    request: Request,
+    response: Response,
+    body: MfaPasskeyOptionsRequest,
+    uow: UnitOfWorkDep,
+    logins: LoginDep,
+    client: ClientInfoDep,
+) -> CeremonyOut:
+    """Options for answering the second step with a passkey of the account (its
+    passkeys in `allowCredentials`)."""
+    response.headers.update(NO_STORE)
+    ceremony = logins.passkey_step_options(uow, body.mfa_token, client)
+    return CeremonyOut(ceremony=ceremony.ceremony, options=ceremony.options)

@@ -43,5 +43,9 @@ def login_answer(
     """A login's answer (password or social): tokens, or the second step's challenge."""
     if isinstance(outcome, MfaChallenge):
         response.headers.update(NO_STORE)
-        return MfaChallengeResponse(mfa_token=outcome.mfa_token, mfa_expires_in=outcome.expires_in)
+        return MfaChallengeResponse(
+            mfa_token=outcome.mfa_token,
+            mfa_expires_in=outcome.expires_in,
+            methods=outcome.methods,
+        )
     return auth_response(outcome, response, transport)

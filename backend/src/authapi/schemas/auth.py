@@ -94,6 +94,10 @@ class UserOut(BaseModel):
         description="False for an account made by social sign-in: it can set one "
         "through the password-reset flow."
     )
+    passkeys: int = Field(
+        description="How many passkeys the account has (each signs in, and answers the "
+        "second step)."
+    )
 
 
 class TokenResponse(BaseModel):

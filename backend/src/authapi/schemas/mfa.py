@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from authapi.schemas.account import Password
 from authapi.schemas.common import StrictBody
@@ -41,6 +41,24 @@ MfaToken = Annotated[
 ]
 
 
+CeremonyHandle = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `ceremony` of the options this answers; single use, 5 minutes.",
+    ),
+]
+Credential = Annotated[
+    dict[str, Any],
+    Field(
+        description="The browser's credential as `credential.toJSON()` gives it "
+        "(RegistrationResponseJSON or AuthenticationResponseJSON)."
+    ),
+]
+
+
 class TotpSetupRequest(StrictBody):
     password: Password
 
@@ -52,8 +70,36 @@ class TotpConfirmRequest(StrictBody):
 
 
 class MfaVerifyRequest(StrictBody):
+    """`code` (TOTP or recovery code), or `ceremony` and `credential` (a passkey,
+    answering /auth/mfa/passkey/options): exactly one of the two."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["code"], "properties": {"code": {"type": "string"}}},
+                {
+                    "required": ["ceremony", "credential"],
+                    "properties": {
+                        "ceremony": {"type": "string"},
+                        "credential": {"type": "object"},
+                    },
+                },
+            ]
+        },
+    )
+
     mfa_token: MfaToken
-    code: Code
+    code: Code | None = None
+    ceremony: CeremonyHandle | None = None
+    credential: Credential | None = None
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> MfaVerifyRequest:
+        passkey = self.ceremony is not None and self.credential is not None
+        if (self.code is not None) == passkey:
+            raise ValueError("send code, or ceremony and credential (a passkey)")
+        return self
 
 
 class MfaConfirmedRequest(StrictBody):
@@ -81,3 +127,7 @@ class MfaChallengeResponse(BaseModel):
     mfa_required: Literal[True] = True
     mfa_token: str = Field(description="Send it with a code to /auth/mfa/verify; single use.")
     mfa_expires_in: int = Field(description="Seconds the mfa_token stays usable.")
+    methods: list[Literal["totp", "recovery_code", "passkey"]] = Field(
+        description="What the second step may answer with: a code of the authenticator "
+        "app, a recovery code, or a passkey (/auth/mfa/passkey/options first)."
+    )

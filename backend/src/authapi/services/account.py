@@ -17,6 +17,7 @@ from authapi.repositories import (
     identities,
     links,
     outbox,
+    passkeys,
     recovery_codes,
     sessions,
     users,
@@ -44,6 +45,7 @@ def erase_user(session: Session, user: User) -> None:
     links.delete_for_user(session, user.id)
     recovery_codes.delete_for_user(session, user.id)
     identities.delete_for_user(session, user.id)
+    passkeys.delete_for_user(session, user.id)
     outbox.delete_for_user(session, user.id, user.email)
     sessions.delete_for_user(session, user.id)
     users.delete(session, user)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authapi import errors
-from authapi.models import AuthEventType, Identity, User
+from authapi.models import AuthEventType, Identity, Passkey, User
 from authapi.models.base import utcnow
-from authapi.repositories import identities, sessions, users
+from authapi.repositories import identities, passkeys, sessions, users
 from authapi.security import PasswordHasher
 from authapi.services import audit, factors
 from authapi.services.account import erase_user
@@ -33,6 +33,7 @@ class UserDetail:
     user: User
     active_sessions: int
     identities: Sequence[Identity]  # the provider accounts that sign in to it
+    passkeys: Sequence[Passkey]
 
 
 class AdminService:
@@ -49,6 +50,7 @@ class AdminService:
             user,
             sessions.count_active(uow.session, user.id, self._clock()),
             identities.list_for_user(uow.session, user.id),
+            passkeys.list_for_user(uow.session, user.id),
         )
 
     def create_user(

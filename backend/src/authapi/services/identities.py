@@ -49,14 +49,14 @@ class IdentityService:
     def unlink(
         self, uow: UnitOfWork, principal: Principal, identity_id: uuid.UUID, client: ClientInfo
     ) -> None:
-        """409 last_login_method when it is the only way in: no password and no other
-        identity."""
+        """409 last_login_method when it is the only way in: no password, no passkey
+        and no other identity."""
         user = load_user(uow, principal)
         mine = {i.id: i for i in stored.list_for_user(uow.session, user.id)}
         identity = mine.get(identity_id)
         if identity is None:
             raise errors.NotFound
-        if user.password_hash is None and len(mine) == 1:
+        if user.password_hash is None and user.passkey_count == 0 and len(mine) == 1:
             raise errors.LastLoginMethod
         stored.remove(uow.session, user.id, identity_id)
         audit.record(

@@ -19,6 +19,7 @@ from authapi.services.audit import ClientInfo
 from authapi.services.common import AccountThrottle, begin_attempt
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaChallenge, MfaService
+from authapi.services.passkeys import Ceremony, PasskeyService
 from authapi.services.passwords import require_strong
 from authapi.services.sessions import IssuedToken, SessionService
 from authapi.unit_of_work import UnitOfWork
@@ -32,6 +33,7 @@ class LoginService:
         throttle: AccountThrottle,
         mail: MailService,
         mfa: MfaService,
+        passkeys: PasskeyService,
         sessions: SessionService,
         require_verified_email: bool = False,
         clock: Callable[[], datetime] = utcnow,
@@ -40,6 +42,7 @@ class LoginService:
         self._throttle = throttle
         self._mail = mail
         self._mfa = mfa
+        self._passkeys = passkeys
         self._sessions = sessions
         self._require_verified_email = require_verified_email
         self._clock = clock
@@ -71,7 +74,7 @@ class LoginService:
         with a code to `verify_mfa`."""
         user = self._check_password(uow, email, password, client)
         self._rehash_if_needed(uow, user, password, client)
-        if user.mfa_enabled:
+        if user.has_second_factor:
             return self._mfa.challenge(uow, user)
         return self._logged_in(uow, user, client)
 
@@ -81,7 +84,7 @@ class LoginService:
         """The OAuth2 password grant has no second step: accounts with the factor on
         are refused (403 mfa_required), after the password proved right."""
         user = self._check_password(uow, email, password, client)
-        if user.mfa_enabled:
+        if user.has_second_factor:
             self._audit_failure(uow, client, email, user.id, "mfa_required")
             raise errors.MfaRequired
         self._rehash_if_needed(uow, user, password, client)
@@ -94,10 +97,40 @@ class LoginService:
         user, method = self._mfa.verify_login(uow, mfa_token, code, client)
         return self._logged_in(uow, user, client, reason=method)
 
+    def verify_mfa_passkey(
+        self,
+        uow: UnitOfWork,
+        mfa_token: str,
+        ceremony: str,
+        credential: dict[str, Any],
+        client: ClientInfo,
+    ) -> IssuedToken:
+        """The second step answered with a passkey of the account."""
+        link, user = self._mfa.pending(uow, mfa_token, client)
+        self._passkeys.second_step(uow, user, ceremony, credential, client)
+        self._mfa.spend(uow, link)
+        return self._logged_in(uow, user, client, reason="passkey")
+
+    def passkey_step_options(self, uow: UnitOfWork, mfa_token: str, client: ClientInfo) -> Ceremony:
+        """Options for answering the second step with a passkey."""
+        _link, user = self._mfa.pending(uow, mfa_token, client)
+        return self._passkeys.mfa_options(uow, user)
+
+    def passkey(
+        self, uow: UnitOfWork, ceremony: str, credential: dict[str, Any], client: ClientInfo
+    ) -> IssuedToken:
+        """A passkey sign-in: no password, and no second step (a user-verified passkey
+        is something the user has and something they are or know)."""
+        user = self._passkeys.sign_in(uow, ceremony, credential, client)
+        if self._require_verified_email and user.email_verified_at is None:
+            self._audit_failure(uow, client, user.email, user.id, "email_not_verified")
+            raise errors.EmailNotVerified
+        return self._logged_in(uow, user, client, reason="passkey")
+
     def social(self, uow: UnitOfWork, user: User, client: ClientInfo) -> IssuedToken | MfaChallenge:
         """The end of a social sign-in (OAuthService.exchange found the user): the
         second factor is asked for exactly as after a password."""
-        if user.mfa_enabled:
+        if user.has_second_factor:
             return self._mfa.challenge(uow, user)
         return self._logged_in(uow, user, client, reason="oauth")
 

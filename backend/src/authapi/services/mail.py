@@ -93,6 +93,17 @@ class MailService:
             body += mail_text.FACTOR_REMOVED
         self._queue_notice(uow, MailKind.PASSWORD_CHANGED, user, user.email, body)
 
+    def queue_passkey_notice(self, uow: UnitOfWork, user: User, name: str, *, added: bool) -> None:
+        body = mail_text.PASSKEY_NOTICE.format(
+            name=name,
+            what="added to" if added else "removed from",
+            email=user.email,
+            when=self._clock().strftime("%Y-%m-%d %H:%M"),
+            consequence=mail_text.PASSKEY_ADDED if added else mail_text.PASSKEY_REMOVED,
+        )
+        kind = MailKind.PASSKEY_ADDED_NOTICE if added else MailKind.PASSKEY_REMOVED_NOTICE
+        self._queue_notice(uow, kind, user, user.email, body)
+
     def queue_email_change_notice(self, uow: UnitOfWork, user: User, new_email: str) -> None:
         body = mail_text.EMAIL_CHANGE_NOTICE.format(email=user.email, new_email=new_email)
         self._queue_notice(uow, MailKind.EMAIL_CHANGE_NOTICE, user, user.email, body)

@@ -12,6 +12,8 @@ SUBJECTS = {
     MailKind.EMAIL_CHANGE_NOTICE: "Your email address is being changed",
     MailKind.EMAIL_CHANGED_NOTICE: "Your email address was changed",
     MailKind.EMAIL_IN_USE_NOTICE: "Someone tried to use your email address",
+    MailKind.PASSKEY_ADDED_NOTICE: "A passkey was added to your account",
+    MailKind.PASSKEY_REMOVED_NOTICE: "A passkey was removed from your account",
 }
 
 VERIFY = """Hello,
@@ -93,3 +95,15 @@ def human_duration(seconds: int) -> str:
         return f"{hours} hour{'s' if hours != 1 else ''}"
     minutes = max(1, seconds // 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+PASSKEY_NOTICE = """Hello,
+
+the passkey "{name}" was {what} the account {email} at {when} UTC.
+{consequence}
+
+If this was not you, your account may have been taken over: reset your password,
+remove the passkeys you do not know, and contact support.
+"""
+PASSKEY_ADDED = "It can now sign in to the account on its own, and answer the second step."
+PASSKEY_REMOVED = "It no longer signs in to the account."

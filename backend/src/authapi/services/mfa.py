@@ -38,6 +38,7 @@ class MfaChallenge:
 
     mfa_token: str
     expires_in: int
+    methods: list[str]  # what the second step may answer with
 
 
 class MfaService:
@@ -105,7 +106,7 @@ class MfaService:
         user = self._enabled_user(uow, principal)
         self._passwords.confirm(uow, user, password, client)
         self._check_code(uow, user, code, client)
-        factors.remove_all(uow.session, user)
+        factors.remove_totp(uow.session, user)
         audit.record(
             uow.session, AuthEventType.MFA_DISABLED, client, user_id=user.id, email=user.email
         )
@@ -129,7 +130,7 @@ class MfaService:
     # -- the two-step login ------------------------------------------------------------
 
     def challenge(self, uow: UnitOfWork, user: User) -> MfaChallenge:
-        """The mfa_token for a user whose password was just proved right."""
+        """The mfa_token for a user whose first step (password, provider) was right."""
         token, token_hash = new_link_token()
         links.add(
             uow.session,
@@ -141,7 +142,10 @@ class MfaService:
                 expires_at=self._clock() + self._token_ttl,
             ),
         )
-        return MfaChallenge(token, int(self._token_ttl.total_seconds()))
+        methods = ["totp", "recovery_code"] if user.mfa_enabled else []
+        if user.passkey_count > 0:
+            methods.append("passkey")
+        return MfaChallenge(token, int(self._token_ttl.total_seconds()), methods)
 
     def verify_login(
         self, uow: UnitOfWork, mfa_token: str, code: str, client: ClientInfo
@@ -149,14 +153,24 @@ class MfaService:
         """The user of a good mfa_token with a good code, and how they proved it
         (`totp` or `recovery_code`). The token is spent only on success: a mistyped
         code can be retried, and every wrong one counts in the per-account throttle."""
-        now = self._clock()
-        link = links.find_usable(uow.session, hash_token(mfa_token), [LinkPurpose.MFA_LOGIN], now)
+        link, user = self.pending(uow, mfa_token, client)
+        if not user.mfa_enabled:  # a passkey-only account: no code is its factor
+            raise errors.InvalidCode("This account answers with a passkey, not a code.")
+        method = self._check_code(uow, user, code, client)
+        self.spend(uow, link)
+        return user, method
+
+    def pending(self, uow: UnitOfWork, mfa_token: str, client: ClientInfo) -> tuple[Link, User]:
+        """The live mfa_token's link and user, or 401 token_invalid (audited)."""
+        link = links.find_usable(
+            uow.session, hash_token(mfa_token), [LinkPurpose.MFA_LOGIN], self._clock()
+        )
         user = users.get_by_id(uow.session, link.user_id) if link is not None else None
         if (
             link is None
             or user is None
             or not user.is_active
-            or not user.mfa_enabled
+            or not user.has_second_factor
             or link.email != user.email
         ):
             uow.keep(
@@ -168,10 +182,11 @@ class MfaService:
                 )
             )
             raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
-        method = self._check_code(uow, user, code, client)
-        if not links.consume(uow.session, link.id, now):  # a concurrent verify won
+        return link, user
+
+    def spend(self, uow: UnitOfWork, link: Link) -> None:
+        if not links.consume(uow.session, link.id, self._clock()):  # a concurrent verify won
             raise errors.TokenInvalid("The mfa_token is invalid or has expired; log in again.")
-        return user, method
 
     # -- helpers -----------------------------------------------------------------------
 
