@@ -214,6 +214,8 @@ function loggedIn(result, how) {
     // No tokens yet: the first step was right, the second factor comes next.
     mfaToken = result.data.mfa_token;
     $("mfa-step").hidden = false;
+    $("mfa-passkey-button").hidden = !result.data.methods.includes("passkey");
+    $("mfa-code").required = result.data.methods.includes("totp");
     $("mfa-code").focus();
     note(`${how} accepted. Enter the code your authenticator app shows (or a recovery code).`);
     return;
@@ -350,6 +352,111 @@ $("mfa-manage-form").addEventListener("submit", async (event) => {
     $("mfa-manage-form").reset();
     $("mfa-codes-box").hidden = true;
     note("The second factor is off: logging in needs the password only.");
+  }
+});
+
+// -- passkeys -----------------------------------------------------------------------
+// The API speaks WebAuthn's JSON forms: its options go through the browser's
+// parse...FromJSON, and the credential comes back with toJSON(), no base64 of ours.
+
+async function createPasskey(options) {
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+  return (await navigator.credentials.create({ publicKey })).toJSON();
+}
+
+async function getPasskey(options) {
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+  return (await navigator.credentials.get({ publicKey })).toJSON();
+}
+
+// The browser's refusal (cancelled, no passkey, wrong host) as a sentence.
+function passkeyError(error) {
+  note(`The browser did not make the passkey step: ${error.name || error}.`);
+}
+
+async function showPasskeys() {
+  const result = await call("GET", "/auth/passkeys");
+  const list = $("passkey-list");
+  list.replaceChildren();
+  if (!result || !result.response.ok) return;
+  for (const passkey of result.data) {
+    const item = document.createElement("li");
+    item.append(`${passkey.name} (added ${passkey.created_at.slice(0, 10)}) `);
+    item.append(
+      button("Remove", async () => {
+        const removed = await call("DELETE", `/auth/passkeys/${passkey.id}`);
+        if (removed && removed.response.status === 204) {
+          item.remove();
+          note(`The passkey "${passkey.name}" is removed.`);
+        } else if (removed && removed.data && removed.data.code === "last_login_method") {
+          note("It is the only way into this account: add another way in first.");
+        }
+      }),
+    );
+    list.append(item);
+  }
+}
+
+$("passkey-add-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const password = $("passkey-password").value;
+  const started = await call("POST", "/auth/passkeys/register/options", password ? { password } : {});
+  if (!started || !started.response.ok) return;
+  let credential;
+  try {
+    credential = await createPasskey(started.data.options);
+  } catch (error) {
+    return passkeyError(error);
+  }
+  const name = $("passkey-name").value.trim();
+  const added = await call("POST", "/auth/passkeys/register/verify", {
+    ceremony: started.data.ceremony,
+    credential,
+    ...(name ? { name } : {}),
+  });
+  if (added && added.response.status === 201) {
+    $("passkey-add-form").reset();
+    await showPasskeys();
+    note(`The passkey "${added.data.name}" is added: it signs in with no password now.`);
+  }
+});
+
+$("passkey-login-button").addEventListener("click", async () => {
+  const started = await call("POST", "/auth/passkeys/login/options", {});
+  if (!started || !started.response.ok) return;
+  let credential;
+  try {
+    credential = await getPasskey(started.data.options);
+  } catch (error) {
+    return passkeyError(error);
+  }
+  const result = await call("POST", "/auth/passkeys/login/verify", { ceremony: started.data.ceremony, credential });
+  keepTokens(result);
+  if (result && result.response.ok) note(`Signed in as ${result.data.user.email} with a passkey.`);
+  else if (result) note("The passkey could not sign you in: try again.");
+});
+
+// The second step with a passkey instead of a code.
+$("mfa-passkey-button").addEventListener("click", async () => {
+  const started = await call("POST", "/auth/mfa/passkey/options", { mfa_token: mfaToken || "" });
+  if (!started || !started.response.ok) return;
+  let credential;
+  try {
+    credential = await getPasskey(started.data.options);
+  } catch (error) {
+    return passkeyError(error);
+  }
+  const result = await call("POST", "/auth/mfa/verify", {
+    mfa_token: mfaToken || "",
+    ceremony: started.data.ceremony,
+    credential,
+  });
+  if (result && result.response.ok) {
+    mfaToken = null;
+    $("mfa-step").reset();
+    $("mfa-step").hidden = true;
+    keepTokens(result);
+    note("Logged in with a passkey as the second step.");
   }
 });
 
@@ -545,6 +652,7 @@ const ROUTES = {
   "forgot-password": null,
   mfa: null,
   linked: () => showIdentities(),
+  passkeys: () => showPasskeys(),
   social: () => finishSocialSignIn(),
   "reset-password": (params) => {
     resetToken = params.get("token");
