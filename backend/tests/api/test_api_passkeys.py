@@ -4,7 +4,9 @@ with no password, the second step, and every answer the server must refuse."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from api.api_helpers import assert_problem, assert_user
 from api.test_api_mfa import enrol
 from authapi.models import AuthEvent, OutboxMessage, Passkey, User, WebAuthnCeremony
 from authapi.models.base import utcnow
+from authapi.services import factors
+from authapi.services.audit import ClientInfo
 from soft_authenticator import ES256, RS256, SoftAuthenticator
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
@@ -451,3 +455,124 @@ def test_deleting_the_account_deletes_its_passkeys(client: TestClient) -> None:
     )
     assert deleted.status_code == 204
     assert stored(client, Passkey) == []
+
+
+def test_a_deleted_passkey_signs_in_no_more(client: TestClient) -> None:
+    account = Account(client)
+    passkey = account.register()
+    assert client.delete(f"/auth/passkeys/{passkey['id']}", headers=account.auth).status_code == 204
+    started = login_options(client)
+
+    answer = sign_in(client, started["ceremony"], account.authenticator.get(started["options"]))
+
+    assert_problem(answer, 401, "passkey_invalid")
+
+
+def test_one_assertion_raced_from_six_threads_signs_in_once(client: TestClient) -> None:
+    account = Account(client)
+    account.register()
+    started = login_options(client)
+    answer = account.authenticator.get(started["options"])
+    start = threading.Barrier(6)
+
+    def attempt(_: int) -> int:
+        start.wait(timeout=5)
+        return int(sign_in(client, started["ceremony"], answer).status_code)
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(attempt, range(6)))
+
+    assert statuses == [200, 401, 401, 401, 401, 401]
+    assert len(events(client, "login_success")) == 1
+
+
+def test_a_passkey_added_before_the_address_was_proven_goes_with_a_reset(
+    client: TestClient,
+) -> None:
+    """A squatter on an unverified address must not keep a way in after the owner's
+    reset: as for TOTP, the reset link (which proves the mailbox) takes it off."""
+    account = Account(client)
+    account.register()
+    with Session(client.app.state.container.engine) as session:  # type: ignore[attr-defined]
+        user = session.exec(select(User)).one()
+        factors.remove_unproven(session, user, ClientInfo(None, None, None))
+        session.commit()
+
+    assert stored(client, Passkey) == []
+    assert client.get("/auth/me", headers=account.auth).json()["passkeys"] == 0
+    assert [e.reason for e in events(client, "mfa_reset")] == ["enrolled_before_address_verified"]
+
+
+def _answer(account: Account) -> tuple[str, dict[str, Any]]:
+    started = login_options(account.client)
+    return started["ceremony"], account.authenticator.get(started["options"])
+
+
+def _with(credential: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    return {**credential, "response": {**credential["response"], field: value}}
+
+
+HOSTILE_ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "malformed base64url": lambda c: _with(c, "authenticatorData", "!!not*base64url!!"),
+    "CBOR that does not parse": lambda c: _with(c, "authenticatorData", "_w"),
+    "huge clientDataJSON": lambda c: _with(c, "clientDataJSON", "A" * 40_000),
+    "wrong types": lambda c: {**c, "response": ["not", "an", "object"]},
+    "a number for the id": lambda c: {**c, "id": 12345},
+    "NUL bytes": lambda c: _with(c, "signature", "\u0000" * 8),
+    "no response": lambda c: {"id": c["id"], "type": "public-key"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
+def test_a_hostile_sign_in_answer_is_one_401_and_echoes_nothing(
+    client: TestClient, name: str
+) -> None:
+    account = Account(client)
+    account.register()
+    ceremony, credential = _answer(account)
+
+    answer = sign_in(client, ceremony, HOSTILE_ANSWERS[name](credential))
+
+    assert_problem(answer, 401, "passkey_invalid")
+    assert "AAAA" not in answer.text
+    assert credential["id"] not in answer.text
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
+def test_a_hostile_registration_is_a_400_and_adds_nothing(client: TestClient, name: str) -> None:
+    account = Account(client)
+    started = account.options()
+    credential = account.authenticator.create(started["options"])
+    # A registration's binary field is the attestation object (authenticatorData and
+    # signature belong to sign-ins).
+    in_attestation = {
+        "malformed base64url": "!!not*base64url!!",
+        "CBOR that does not parse": "_w",
+        "NUL bytes": "\u0000" * 8,
+    }
+    if name in in_attestation:
+        hostile = _with(credential, "attestationObject", in_attestation[name])
+    else:
+        hostile = HOSTILE_ANSWERS[name](credential)
+
+    response = client.post(
+        "/auth/passkeys/register/verify",
+        json={"ceremony": started["ceremony"], "credential": hostile},
+        headers=account.auth,
+    )
+
+    assert_problem(response, 400, "passkey_invalid")
+    assert stored(client, Passkey) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ceremony": "x" * 43, "credential": {}, "extra": 1},
+        {"ceremony": "x\u0000" * 20, "credential": {}},
+        {"ceremony": "x" * 43, "credential": "a string"},
+        {"ceremony": "x" * 43},
+    ],
+)
+def test_a_malformed_body_is_a_422(client: TestClient, body: dict[str, Any]) -> None:
+    assert_problem(client.post("/auth/passkeys/login/verify", json=body), 422, "validation_error")
