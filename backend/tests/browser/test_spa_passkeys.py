@@ -81,7 +81,10 @@ def test_add_a_passkey_then_sign_in_with_it_and_no_password(
     expect(page.locator("#passkey-list li")).to_have_count(1)
     expect(page.locator("#passkey-list li")).to_contain_text("Laptop")
 
-    # A new page: nothing in memory, no password typed.
+    # Logged out, and a new page: nothing in memory, no password typed.
+    page.get_by_role("navigation").get_by_role("link", name="Home").click()
+    page.get_by_role("button", name="Logout").click()
+    expect_result(page, "POST /auth/logout", 204)
     page.goto(f"{page_origin}/?api={api}")
     expect(page.locator("#token-state")).to_have_text("none")
     page.get_by_role("button", name="Sign in with a passkey").click()
