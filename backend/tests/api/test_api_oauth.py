@@ -35,6 +35,7 @@ from authapi.models import AuthEvent, Identity, OAuthFlow, User
 from authapi.models.base import utcnow
 from fake_idp import MISBEHAVIOURS, ControlledIdp
 from smtp_sink import Mailbox
+from soft_authenticator import SoftAuthenticator
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
 
@@ -538,6 +539,47 @@ def test_the_second_factor_is_asked_for_after_a_social_sign_in(
     assert body["mfa_required"] is True
     assert body["mfa_token"]
     assert "access_token" not in body
+
+
+def test_an_account_made_by_a_provider_adds_a_passkey_without_a_password_and_it_is_asked_for(
+    app_client: TestClient, idp: ControlledIdp
+) -> None:
+    """No password to confirm: the passkey is added with the bearer token alone. From
+    then on the provider's sign-in asks for the passkey as the second step."""
+    as_user(idp, unique_email("social-passkey"))
+    token = signed_in(app_client, trip(app_client, "idp", idp.browser_step))["access_token"]
+    authenticator = SoftAuthenticator("http://localhost:5173")
+    started = app_client.post(
+        "/auth/passkeys/register/options", json={}, headers=bearer(token)
+    ).json()
+    added = app_client.post(
+        "/auth/passkeys/register/verify",
+        json={
+            "ceremony": started["ceremony"],
+            "credential": authenticator.create(started["options"]),
+        },
+        headers=bearer(token),
+    )
+    assert added.status_code == 201, added.text
+
+    body = signed_in(app_client, trip(app_client, "idp", idp.browser_step))
+
+    assert body["mfa_required"] is True
+    assert body["methods"] == ["passkey"]
+    step = app_client.post("/auth/mfa/passkey/options", json={"mfa_token": body["mfa_token"]})
+    answer = app_client.post(
+        "/auth/mfa/verify",
+        json={
+            "mfa_token": body["mfa_token"],
+            "ceremony": step.json()["ceremony"],
+            "credential": authenticator.get(step.json()["options"]),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    # The passkey is a way in: the provider account may be unlinked now.
+    auth = bearer(answer.json()["access_token"])
+    [identity] = app_client.get("/auth/identities", headers=auth).json()
+    assert app_client.delete(f"/auth/identities/{identity['id']}", headers=auth).status_code == 204
 
 
 def test_linking_while_signed_in_and_unlinking(app_client: TestClient, idp: ControlledIdp) -> None:
