@@ -369,9 +369,18 @@ async function getPasskey(options) {
   return (await navigator.credentials.get({ publicKey })).toJSON();
 }
 
-// The browser's refusal (cancelled, no passkey, wrong host) as a sentence.
-function passkeyError(error) {
-  note(`The browser did not make the passkey step: ${error.name || error}.`);
+// One ceremony's first half: the API's options (from `path`), then the browser's
+// passkey step on them. { ceremony, credential }, or null (the output or the notice
+// says why: the API refused, or the browser did: cancelled, no passkey, wrong host).
+async function passkeyStep(path, body, browserStep) {
+  const started = await call("POST", path, body);
+  if (!started || !started.response.ok) return null;
+  try {
+    return { ceremony: started.data.ceremony, credential: await browserStep(started.data.options) };
+  } catch (error) {
+    note(`The browser did not make the passkey step: ${error.name || error}.`);
+    return null;
+  }
 }
 
 async function showPasskeys() {
@@ -400,20 +409,10 @@ async function showPasskeys() {
 $("passkey-add-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const password = $("passkey-password").value;
-  const started = await call("POST", "/auth/passkeys/register/options", password ? { password } : {});
-  if (!started || !started.response.ok) return;
-  let credential;
-  try {
-    credential = await createPasskey(started.data.options);
-  } catch (error) {
-    return passkeyError(error);
-  }
+  const step = await passkeyStep("/auth/passkeys/register/options", password ? { password } : {}, createPasskey);
+  if (!step) return;
   const name = $("passkey-name").value.trim();
-  const added = await call("POST", "/auth/passkeys/register/verify", {
-    ceremony: started.data.ceremony,
-    credential,
-    ...(name ? { name } : {}),
-  });
+  const added = await call("POST", "/auth/passkeys/register/verify", { ...step, ...(name ? { name } : {}) });
   if (added && added.response.status === 201) {
     $("passkey-add-form").reset();
     await showPasskeys();
@@ -422,15 +421,9 @@ $("passkey-add-form").addEventListener("submit", async (event) => {
 });
 
 $("passkey-login-button").addEventListener("click", async () => {
-  const started = await call("POST", "/auth/passkeys/login/options", {});
-  if (!started || !started.response.ok) return;
-  let credential;
-  try {
-    credential = await getPasskey(started.data.options);
-  } catch (error) {
-    return passkeyError(error);
-  }
-  const result = await call("POST", "/auth/passkeys/login/verify", { ceremony: started.data.ceremony, credential });
+  const step = await passkeyStep("/auth/passkeys/login/options", {}, getPasskey);
+  if (!step) return;
+  const result = await call("POST", "/auth/passkeys/login/verify", step);
   keepTokens(result);
   if (result && result.response.ok) note(`Signed in as ${result.data.user.email} with a passkey.`);
   else if (result) note("The passkey could not sign you in: try again.");
@@ -438,19 +431,9 @@ $("passkey-login-button").addEventListener("click", async () => {
 
 // The second step with a passkey instead of a code.
 $("mfa-passkey-button").addEventListener("click", async () => {
-  const started = await call("POST", "/auth/mfa/passkey/options", { mfa_token: mfaToken || "" });
-  if (!started || !started.response.ok) return;
-  let credential;
-  try {
-    credential = await getPasskey(started.data.options);
-  } catch (error) {
-    return passkeyError(error);
-  }
-  const result = await call("POST", "/auth/mfa/verify", {
-    mfa_token: mfaToken || "",
-    ceremony: started.data.ceremony,
-    credential,
-  });
+  const step = await passkeyStep("/auth/mfa/passkey/options", { mfa_token: mfaToken || "" }, getPasskey);
+  if (!step) return;
+  const result = await call("POST", "/auth/mfa/verify", { mfa_token: mfaToken || "", ...step });
   if (result && result.response.ok) {
     mfaToken = null;
     $("mfa-step").reset();

@@ -55,7 +55,11 @@ def virtual_authenticator(context: BrowserContext, page: Page) -> None:
     )
 
 
-def add_passkey(page: Page, name: str) -> None:
+def signed_up_with_a_passkey(page: Page, url: str, email: str, name: str) -> None:
+    """A new account on the SPA at `url`, with a passkey called `name`."""
+    page.goto(url)
+    sign_up(page, email)
+    expect_result(page, "POST /auth/signup", 201)
     page.get_by_role("link", name="Passkeys").click()
     expect_result(page, "GET /auth/passkeys", 200)
     page.locator("#passkey-password").fill(STRONG_PASSWORD)
@@ -73,11 +77,7 @@ def test_add_a_passkey_then_sign_in_with_it_and_no_password(
 ) -> None:
     virtual_authenticator(context, page)
     email = unique_email("spa-passkey")
-    page.goto(f"{page_origin}/?api={api}")
-    sign_up(page, email)
-    expect_result(page, "POST /auth/signup", 201)
-
-    add_passkey(page, "Laptop")
+    signed_up_with_a_passkey(page, f"{page_origin}/?api={api}", email, "Laptop")
     expect(page.locator("#passkey-list li")).to_have_count(1)
     expect(page.locator("#passkey-list li")).to_contain_text("Laptop")
 
@@ -102,10 +102,7 @@ def test_a_passkey_answers_the_second_step_after_the_password(
 ) -> None:
     virtual_authenticator(context, page)
     email = unique_email("spa-passkey-2fa")
-    page.goto(f"{page_origin}/?api={api}")
-    sign_up(page, email)
-    expect_result(page, "POST /auth/signup", 201)
-    add_passkey(page, "Key")
+    signed_up_with_a_passkey(page, f"{page_origin}/?api={api}", email, "Key")
 
     page.goto(f"{page_origin}/?api={api}")
     log_in(page, email, STRONG_PASSWORD)
