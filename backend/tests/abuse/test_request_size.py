@@ -301,7 +301,10 @@ def test_every_post_without_a_bearer_token_is_limited_per_ip(
     """Each POST that anyone may call, found in the OpenAPI document (no security
     requirement), answers 429 from one client once its limit is spent."""
     client = make_client(
-        rate_limit_auth="2/minute", rate_limit_refresh="2/minute", rate_limit_oauth="2/minute"
+        rate_limit_auth="2/minute",
+        rate_limit_refresh="2/minute",
+        rate_limit_oauth="2/minute",
+        rate_limit_passkey="2/minute",
     )
     openapi = client.get("/openapi.json").json()
     public = [
