@@ -212,32 +212,15 @@ class PasskeyService:
     def login_options(self, uow: UnitOfWork) -> Ceremony:
         """Options with an empty allow list (discoverable credentials): the answer is
         the same whoever asks, so it tells nothing about which accounts exist."""
-        challenge = secrets.token_bytes(32)
-        options = generate_authentication_options(
-            rp_id=self._rp_id,
-            challenge=challenge,
-            timeout=int(CEREMONY_TTL.total_seconds() * 1000),
-            allow_credentials=[],
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        handle = self._new_ceremony(uow, CeremonyPurpose.LOGIN, challenge, None)
-        return Ceremony(handle, json.loads(options_to_json(options)))
+        return self._request_options(uow, CeremonyPurpose.LOGIN, None, [])
 
     def mfa_options(self, uow: UnitOfWork, user: User) -> Ceremony:
         """Options listing this user's passkeys, for the second step of their login."""
         mine = passkeys.list_for_user(uow.session, user.id)
         if not mine:
             raise errors.PasskeyInvalid("This account has no passkey: answer with a code.")
-        challenge = secrets.token_bytes(32)
-        options = generate_authentication_options(
-            rp_id=self._rp_id,
-            challenge=challenge,
-            timeout=int(CEREMONY_TTL.total_seconds() * 1000),
-            allow_credentials=[_descriptor(passkey) for passkey in mine],
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        handle = self._new_ceremony(uow, CeremonyPurpose.MFA, challenge, user.id)
-        return Ceremony(handle, json.loads(options_to_json(options)))
+        allowed = [_descriptor(passkey) for passkey in mine]
+        return self._request_options(uow, CeremonyPurpose.MFA, user.id, allowed)
 
     def sign_in(
         self, uow: UnitOfWork, ceremony: str, credential: dict[str, Any], client: ClientInfo
@@ -328,6 +311,25 @@ class PasskeyService:
             reason=purpose.value,
         )
         return user
+
+    def _request_options(
+        self,
+        uow: UnitOfWork,
+        purpose: CeremonyPurpose,
+        user_id: uuid.UUID | None,
+        allowed: Sequence[PublicKeyCredentialDescriptor],
+    ) -> Ceremony:
+        """Options for `navigator.credentials.get()`, user verification required."""
+        challenge = secrets.token_bytes(32)
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=challenge,
+            timeout=int(CEREMONY_TTL.total_seconds() * 1000),
+            allow_credentials=list(allowed),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        handle = self._new_ceremony(uow, purpose, challenge, user_id)
+        return Ceremony(handle, json.loads(options_to_json(options)))
 
     def _new_ceremony(
         self,
