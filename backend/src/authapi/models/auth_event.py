@@ -39,11 +39,18 @@ class AuthEventType(enum.StrEnum):
     # Every second factor taken off without the factor itself: by a reset link when it
     # was enrolled before the address was proven, or from the shell (`users mfa-reset`).
     MFA_RESET = "mfa_reset"
-    # Written by `python -m authapi users ...` (reason "shell", user agent "authapi-cli").
+    # Written by `python -m authapi users ...` (reason "shell", user agent "authapi-cli")
+    # and by the /admin API (`actor_id` the admin).
     USER_CREATED = "user_created"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
+    USER_UPDATED = "user_updated"
+    ROLE_CHANGED = "role_changed"
     SESSIONS_REVOKED = "sessions_revoked"
+    # One row on each side: the user's (actor_id the admin) and the admin's own
+    # (`impersonated`, its email the user's).
+    IMPERSONATION_STARTED = "impersonation_started"
+    IMPERSONATED = "impersonated"
     OAUTH_LOGIN = "oauth_login"
     OAUTH_SIGNUP = "oauth_signup"
     OAUTH_FAILED = "oauth_failed"
@@ -66,6 +73,9 @@ class AuthEvent(SQLModel, table=True):
         Index("ix_auth_events_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_auth_events_email_created_at", "email", "created_at"),
         Index("ix_auth_events_created_at", "created_at"),  # retention deletes by age
+        # The admin security log filtered by type or by IP, newest first.
+        Index("ix_auth_events_type_created_at", "event_type", "created_at", "id"),
+        Index("ix_auth_events_ip_created_at", "ip_address", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -73,6 +83,9 @@ class AuthEvent(SQLModel, table=True):
     # deleted user's rows keep their user_id (with the email erased).
     user_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
     event_type: str = Field(sa_column=Column(String(32), nullable=False))
+    # Who did it when that is not the user: the admin of an /admin action. Null for
+    # the user's own actions and for the shell's (whose rows say reason "shell").
+    actor_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
     reason: str | None = Field(default=None, sa_column=Column(String(64)))
     email: str | None = Field(default=None, sa_column=Column(String(320)))
     ip_address: str | None = Field(default=None, sa_column=Column(String(45)))

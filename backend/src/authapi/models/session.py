@@ -32,3 +32,10 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     ip_address: str | None = Field(default=None, sa_column=Column(String(45)))
     user_agent: str | None = Field(default=None, sa_column=Column(String(512)))
+    # The admin signed in as this user (POST /admin/users/{id}/impersonate): such a
+    # session lasts an hour at most, has no refresh token, and cannot change how the
+    # account signs in. Deleting the admin deletes it.
+    impersonator_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    )

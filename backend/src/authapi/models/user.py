@@ -3,16 +3,36 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import enum
+
+from sqlalchemy import func
 from sqlmodel import Boolean, Column, Field, Index, Integer, SQLModel, String, false
 
-from authapi.models.base import UTCDateTime, utcnow
+from authapi.models.base import UTCDateTime, bytewise, utcnow
 
 EMAIL_MAX_LENGTH = 320
+DISABLED_REASON_MAX_LENGTH = 200
+
+
+class UserRole(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+def disabled_at(is_active: bool, disabled_until: datetime | None, now: datetime) -> bool:
+    """Disabled now: switched off and not yet past the end an admin may have set
+    (`POST /admin/users/{id}/disable` with `until`). Past it, the account is back
+    by itself: nothing has to run at that moment."""
+    return not is_active and (disabled_until is None or now < disabled_until)
 
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (Index("ix_users_email", "email", unique=True),)
+    __table_args__ = (
+        Index("ix_users_email", "email", unique=True),
+        # The admin console's newest-first listing pages by (created_at, id).
+        Index("ix_users_created_at_id", "created_at", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     # Stored trimmed and lower-cased; the unique index is on this form.
@@ -48,6 +68,23 @@ class User(SQLModel, table=True):
     passkey_count: int = Field(
         default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
     )
+    # `user` or `admin` (UserRole); read with the session on every request.
+    role: str = Field(
+        default=UserRole.USER,
+        sa_column=Column(String(16), nullable=False, server_default=UserRole.USER.value),
+    )
+    # Set by an admin's disable: why, and (optionally) when the account comes back.
+    disabled_reason: str | None = Field(
+        default=None, sa_column=Column(String(DISABLED_REASON_MAX_LENGTH))
+    )
+    disabled_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+    def is_disabled(self, now: datetime) -> bool:
+        return disabled_at(self.is_active, self.disabled_until, now)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.ADMIN
 
     @property
     def has_second_factor(self) -> bool:
@@ -63,3 +100,12 @@ class User(SQLModel, table=True):
     def has_password(self) -> bool:
         """False for an account made by social sign-in until a reset sets one."""
         return self.password_hash is not None
+
+
+# The admin search (repositories/users.search): a prefix of the address or of the
+# lower-cased name is a range scan of one of these. The unique ix_users_email serves
+# the address on SQLite already; PostgreSQL's compares by the database's collation,
+# under which a range is not a prefix.
+_USERS = User.__table__  # type: ignore[attr-defined]
+Index("ix_users_email_bytewise", bytewise(_USERS.c.email)).ddl_if(dialect="postgresql")
+Index("ix_users_name_prefix", bytewise(func.lower(_USERS.c.name)))
