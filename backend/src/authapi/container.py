@@ -242,7 +242,7 @@ class Container:
 
     @cached_property
     def admin(self) -> AdminService:
-        return AdminService(hasher=self.hasher)
+        return AdminService(hasher=self.hasher, mail=self.mail, sessions=self.sessions)
 
     # -- life -----------------------------------------------------------------------------
 

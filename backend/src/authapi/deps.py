@@ -14,6 +14,7 @@ from authapi.body_limit import validate_large_body
 from authapi.container import Container
 from authapi.request_info import client_info
 from authapi.services.account import AccountService
+from authapi.services.admin import AdminService
 from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal
 from authapi.services.email_links import EmailLinkService
@@ -89,6 +90,10 @@ async def get_passkeys(request: Request) -> PasskeyService:
     return container_of(request).passkeys
 
 
+async def get_admin(request: Request) -> AdminService:
+    return container_of(request).admin
+
+
 async def get_transport(request: Request) -> RefreshTransport:
     return container_of(request).transport
 
@@ -102,6 +107,7 @@ TransportDep = Annotated[RefreshTransport, Depends(get_transport)]
 OAuthDep = Annotated[OAuthService, Depends(get_oauth)]
 IdentitiesDep = Annotated[IdentityService, Depends(get_identities)]
 PasskeysDep = Annotated[PasskeyService, Depends(get_passkeys)]
+AdminDep = Annotated[AdminService, Depends(get_admin)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):
@@ -145,6 +151,30 @@ async def require_owner(user_id: uuid.UUID, principal: CurrentPrincipal) -> Prin
 
 
 OwnerPrincipal = Annotated[Principal, Depends(require_owner)]
+
+
+async def require_account_holder(principal: CurrentPrincipal) -> Principal:
+    """The account's own holder, not an admin impersonating them: changes to how the
+    account signs in (password, email, factors, passkeys, identities, logging out
+    everywhere, deletion) are refused to an impersonated session (403)."""
+    if principal.impersonator_id is not None:
+        raise errors.ImpersonationForbidden
+    return principal
+
+
+AccountHolder = Annotated[Principal, Depends(require_account_holder)]
+
+
+async def require_admin(principal: CurrentPrincipal) -> Principal:
+    """An admin, as the database says now (the token check read the role with the
+    session): a demotion holds on the very next request. Never through an
+    impersonated session."""
+    if not principal.user.is_admin or principal.impersonator_id is not None:
+        raise errors.Forbidden("This needs an administrator.")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
 async def validate_large_body_after_token(request: Request, _principal: CurrentPrincipal) -> None:

@@ -285,6 +285,26 @@ class PasskeyExists(AppError):
     detail = "This passkey is registered already."
 
 
+class LastAdmin(AppError):
+    status = 409
+    code = "last_admin"
+    detail = "This is the last administrator: make another one first."
+
+
+class UserDisabled(AppError):
+    status = 409
+    code = "user_disabled"
+    detail = "The account is disabled."
+
+
+class ImpersonationForbidden(AppError):
+    """An impersonated session asked to change how the account signs in."""
+
+    status = 403
+    code = "impersonation_forbidden"
+    detail = "An impersonated session cannot change how the account signs in."
+
+
 class OAuthRedirect(AppError):
     """A social sign-in refused at its callback: the browser goes back to the SPA with
     `error=<code>` in the URL (the handler answers 302), and the request's writes are

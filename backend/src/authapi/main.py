@@ -19,7 +19,7 @@ from authapi.handlers import install_error_handlers
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import register_limits
-from authapi.routers import account, audit, auth, health, jwks, mfa, oauth, passkeys
+from authapi.routers import account, admin, audit, auth, health, jwks, mfa, oauth, passkeys
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 
@@ -52,6 +52,7 @@ ROUTERS = (
     oauth.exchange_router,
     passkeys.router,
     passkeys.login_router,
+    admin.router,
 )
 # Limits per client IP; endpoints in one group share one count. login and token
 # check the same credentials: one count, so two endpoints do not double an

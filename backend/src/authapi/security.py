@@ -144,12 +144,20 @@ def encode_access_token(
     session_id: uuid.UUID,
     now: datetime,
     not_after: datetime | None = None,
+    *,
+    role: str = "user",
+    actor_id: uuid.UUID | None = None,
+    ttl: timedelta | None = None,
 ) -> tuple[str, AccessClaims]:
     """A token for the session, signed with the current key (`kid` in the header).
-    It expires after the configured lifetime, or at `not_after` (the end of its
-    session) if that comes first."""
+    It expires after the configured lifetime (or `ttl`), or at `not_after` (the end
+    of its session) if that comes first.
+
+    `role` is for resource servers, which have no database to read it from (authapi
+    itself reads the role from the database on every request). An impersonated
+    session's token names the admin as its actor (`act`, RFC 8693 4.1)."""
     issued_at = now.replace(microsecond=0)
-    expires_at = issued_at + config.ttl
+    expires_at = issued_at + (ttl or config.ttl)
     if not_after is not None:
         expires_at = min(expires_at, not_after.replace(microsecond=0))
     claims = AccessClaims(
@@ -159,7 +167,7 @@ def encode_access_token(
         issued_at=issued_at,
         expires_at=expires_at,
     )
-    payload = {
+    payload: dict[str, object] = {
         "sub": str(user_id),
         "sid": str(session_id),
         "jti": claims.token_id,
@@ -167,7 +175,10 @@ def encode_access_token(
         "exp": int(claims.expires_at.timestamp()),
         "iss": config.issuer,
         "aud": config.audience,
+        "role": role,
     }
+    if actor_id is not None:
+        payload["act"] = {"sub": str(actor_id)}
     key = config.keys.current
     if key.sign_with is None:  # keys.build_key_set refuses such a set at start-up
         raise TokenError("the current key cannot sign")

@@ -27,6 +27,7 @@ USER_KEYS = {
     "mfa_enabled",
     "has_password",
     "passkeys",
+    "role",
 }
 # What the middleware accepts as an incoming request id; generated ids must match it too.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -63,7 +64,10 @@ def parse_utc(value: str) -> datetime:
 
 def assert_user(user: dict[str, Any], email: str) -> None:
     """The public user object: exactly the documented keys, never a hash or a flag."""
-    assert set(user) == USER_KEYS, user
+    # /auth/me adds the admin behind an impersonated session (null otherwise).
+    assert set(user) in (USER_KEYS, USER_KEYS | {"impersonated_by"}), user
+    assert user.get("impersonated_by") is None
+    assert user["role"] in ("user", "admin")
     assert user["email"] == email
     assert user["id"]
     assert isinstance(user["mfa_enabled"], bool)

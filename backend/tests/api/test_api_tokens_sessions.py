@@ -53,7 +53,7 @@ def test_me_returns_the_token_user(client: TestClient) -> None:
 
     assert response.status_code == 200, response.text
     assert_user(response.json(), created["user"]["email"])
-    assert response.json() == created["user"]
+    assert response.json() == {**created["user"], "impersonated_by": None}
 
 
 def test_me_without_token_is_401_token_missing(client: TestClient) -> None:

@@ -1,4 +1,5 @@
-"""`python -m authapi users list|show|create|disable|enable|revoke-sessions|mfa-reset|delete`.
+"""`python -m authapi users ...`: list, show, create, set-role, disable, enable,
+revoke-sessions, mfa-reset, delete.
 
 Each command is one transaction, committed when it succeeds. Failures the operator
 can act on (an unknown email, a weak password, an unreachable database) print one
@@ -18,7 +19,8 @@ from authapi import errors
 from authapi.cli import user_input
 from authapi.config import Settings
 from authapi.container import Container
-from authapi.services.admin import AdminService
+from authapi.models.user import UserRole
+from authapi.services.admin import SHELL_ACTOR, AdminService
 from authapi.unit_of_work import UnitOfWork
 
 Handler = Callable[[AdminService, UnitOfWork, argparse.Namespace], None]
@@ -51,6 +53,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--verified", action="store_true", help="mark the email as verified (no mail is sent)"
     )
     create.set_defaults(handler=_create)
+
+    set_role = actions.add_parser("set-role", help="make a user an admin, or a plain user again")
+    set_role.add_argument("email")
+    set_role.add_argument("role", choices=[role.value for role in UserRole])
+    set_role.set_defaults(handler=_set_role)
 
     for name, handler, text in [
         ("disable", _disable, "disable a user and revoke every session"),
@@ -108,13 +115,16 @@ def _list(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> N
 
 
 def _show(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
-    detail = service.show_user(uow, user_input.lookup(args.email))
+    detail = service.show_user(uow, service.find(uow, user_input.lookup(args.email)))
     user = detail.user
     fields = [
         ("email", user.email),
         ("id", str(user.id)),
         ("name", user.name or "-"),
+        ("role", user.role),
         ("active", _yes_no(user.is_active)),
+        *((("disabled until", _when(user.disabled_until)),) if user.disabled_until else ()),
+        *((("disabled for", user.disabled_reason),) if user.disabled_reason else ()),
         ("email verified", _when(user.email_verified_at)),
         ("password", "set" if user.has_password else "none (provider sign-in only)"),
         ("second factor", "on" if user.mfa_enabled else "off"),
@@ -143,31 +153,37 @@ def _create(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) ->
     email = user_input.email(args.email)
     name = user_input.name(args.name)
     password = user_input.read_password(from_stdin=args.password_stdin)
-    user = service.create_user(uow, email, password, name, verified=args.verified)
+    user = service.create_user(uow, SHELL_ACTOR, email, password, name, verified=args.verified)
     print(f"created {user.email} ({user.id})")
+
+
+def _set_role(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
+    email = user_input.lookup(args.email)
+    service.set_role(uow, SHELL_ACTOR, service.find(uow, email), args.role)
+    print(f"{email} is now {'an admin' if args.role == UserRole.ADMIN else 'a plain user'}")
 
 
 def _disable(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
     email = user_input.lookup(args.email)
-    revoked = service.disable_user(uow, email)
+    revoked = service.disable_user(uow, SHELL_ACTOR, service.find(uow, email))
     print(f"disabled {email}; {revoked} session(s) revoked")
 
 
 def _enable(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
     email = user_input.lookup(args.email)
-    service.enable_user(uow, email)
+    service.enable_user(uow, SHELL_ACTOR, service.find(uow, email))
     print(f"enabled {email}")
 
 
 def _revoke_sessions(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
     email = user_input.lookup(args.email)
-    revoked = service.revoke_sessions(uow, email)
+    revoked = service.revoke_sessions(uow, SHELL_ACTOR, service.find(uow, email))
     print(f"revoked {revoked} session(s) of {email}")
 
 
 def _mfa_reset(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> None:
     email = user_input.lookup(args.email)
-    service.reset_mfa(uow, email)
+    service.reset_mfa(uow, SHELL_ACTOR, service.find(uow, email))
     print(f"second factor of {email} turned off; the next login needs only the password")
 
 
@@ -177,7 +193,7 @@ def _delete(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) ->
             f"deleting {args.email.strip()} cannot be undone; add --yes to confirm"
         )
     email = user_input.lookup(args.email)
-    service.delete_user(uow, email)
+    service.delete_user(uow, SHELL_ACTOR, service.find(uow, email))
     print(f"deleted {email}")
 
 

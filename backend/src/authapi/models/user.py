@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
-
-import enum
 
 from sqlalchemy import func
 from sqlmodel import Boolean, Column, Field, Index, Integer, SQLModel, String, false

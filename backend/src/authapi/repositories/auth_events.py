@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, text, update
+from sqlalchemy import ColumnElement, and_, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -56,7 +56,40 @@ def list_for_user(
     before: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[AuthEvent]:
     """Newest first; `before` is the (created_at, id) of the last row already seen."""
-    query = select(AuthEvent).where(AuthEvent.user_id == user_id)
+    return _newest_first(session, [col(AuthEvent.user_id) == user_id], limit, before)
+
+
+def search(
+    session: Session,
+    *,
+    event_type: str | None,
+    ip_address: str | None,
+    email: str | None,
+    since: datetime | None,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> list[AuthEvent]:
+    """The whole trail filtered by exact values, newest first (the admin security log).
+    Each filter has an index that starts with it, then (created_at, id)."""
+    conditions: list[ColumnElement[bool]] = []
+    if event_type is not None:
+        conditions.append(col(AuthEvent.event_type) == event_type)
+    if ip_address is not None:
+        conditions.append(col(AuthEvent.ip_address) == ip_address)
+    if email is not None:
+        conditions.append(col(AuthEvent.email) == email)
+    if since is not None:
+        conditions.append(col(AuthEvent.created_at) >= since)
+    return _newest_first(session, conditions, limit, before)
+
+
+def _newest_first(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[AuthEvent]:
+    query = select(AuthEvent).where(*conditions)
     if before is not None:
         created_at, event_id = before
         query = query.where(

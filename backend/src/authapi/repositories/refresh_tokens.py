@@ -9,6 +9,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from authapi.models import AuthSession, RefreshToken, User
+from authapi.models.user import disabled_at
 
 
 def add(session: Session, token: RefreshToken) -> RefreshToken:
@@ -28,6 +29,10 @@ class RefreshLookup:
     revoked_at: datetime | None
     expires_at: datetime
     user_active: bool
+    user_disabled_until: datetime | None
+
+    def user_disabled(self, now: datetime) -> bool:
+        return disabled_at(self.user_active, self.user_disabled_until, now)
 
 
 _TOKENS = RefreshToken.__table__  # type: ignore[attr-defined]
@@ -42,6 +47,7 @@ _LOOKUP = (
         _SESSIONS.c.revoked_at,
         _SESSIONS.c.expires_at,
         _USERS.c.is_active,
+        _USERS.c.disabled_until,
     )
     .join(_SESSIONS, _SESSIONS.c.id == _TOKENS.c.session_id)
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)

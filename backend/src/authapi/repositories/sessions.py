@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from authapi.models import AuthSession, User
+from authapi.models.user import UserRole, disabled_at
 
 
 def add(session: Session, auth_session: AuthSession) -> AuthSession:
@@ -33,6 +34,15 @@ class UserSnapshot:
     mfa_enabled: bool
     has_password: bool
     passkeys: int
+    role: str
+    disabled_until: datetime | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.ADMIN
+
+    def is_disabled(self, now: datetime) -> bool:
+        return disabled_at(self.is_active, self.disabled_until, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,7 @@ class SessionOwner:
     session_id: uuid.UUID
     revoked_at: datetime | None
     expires_at: datetime
+    impersonator_id: uuid.UUID | None
     user: UserSnapshot
 
 
@@ -52,6 +63,7 @@ _SESSION_OWNER = (
         _SESSIONS.c.id,
         _SESSIONS.c.revoked_at,
         _SESSIONS.c.expires_at,
+        _SESSIONS.c.impersonator_id,
         _USERS.c.id,
         _USERS.c.email,
         _USERS.c.name,
@@ -62,6 +74,8 @@ _SESSION_OWNER = (
         _USERS.c.mfa_enabled,
         _USERS.c.password_hash.is_not(None).label("has_password"),
         _USERS.c.passkey_count,
+        _USERS.c.role,
+        _USERS.c.disabled_until,
     )
     .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
     .where(_SESSIONS.c.id == bindparam("session_id"))
@@ -119,7 +133,10 @@ class SessionOwnerQuery:
             process(raw) if process else raw
             for process, raw in zip(self._results, row, strict=True)
         ]
-        return SessionOwner(values[0], values[1], values[2], UserSnapshot(*values[3:]))
+        session_id, revoked_at, expires_at, impersonator_id = values[:4]
+        return SessionOwner(
+            session_id, revoked_at, expires_at, impersonator_id, UserSnapshot(*values[4:])
+        )
 
 
 def list_active(session: Session, user_id: uuid.UUID, now: datetime) -> list[AuthSession]:

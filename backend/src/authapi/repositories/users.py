@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from authapi.models import User
+from authapi.models.base import bytewise
+from authapi.models.user import UserRole
 
 
 class EmailAlreadyStored(Exception):
@@ -34,7 +38,7 @@ def add(session: Session, user: User) -> User:
 
 
 def update_if_unchanged(session: Session, user: User, **values: Any) -> bool:
-    """Write `values` only if the password hash and the active flag are still those
+    """Write `values` only if the password hash and the disabled state are still those
     this session read: a login hashes for 200 ms or more after its read, and a
     password change or a disable meanwhile must win over it. One conditional UPDATE
     (PostgreSQL re-checks it after a concurrent writer commits; SQLite serialises
@@ -45,7 +49,8 @@ def update_if_unchanged(session: Session, user: User, **values: Any) -> bool:
         .where(
             col(User.id) == user.id,
             col(User.password_hash) == user.password_hash,
-            col(User.is_active),
+            col(User.is_active) == user.is_active,
+            col(User.disabled_until).is_not_distinct_from(user.disabled_until),
         )
         .values(**values),
         execution_options={"synchronize_session": False},
@@ -63,10 +68,108 @@ def set_password_hash(session: Session, user: User, password_hash: str | None) -
     session.flush()
 
 
-def set_active(session: Session, user: User, *, active: bool) -> None:
+def set_active(
+    session: Session,
+    user: User,
+    *,
+    active: bool,
+    reason: str | None = None,
+    until: datetime | None = None,
+) -> None:
+    """On or off; off with an optional reason and end (enabling clears both)."""
     user.is_active = active
+    user.disabled_reason = None if active else reason
+    user.disabled_until = None if active else until
     session.add(user)
     session.flush()
+
+
+def set_role(session: Session, user: User, role: str) -> None:
+    user.role = role
+    session.add(user)
+    session.flush()
+
+
+def _usable(now: datetime) -> ColumnElement[bool]:
+    """Not disabled at `now` (models.user.disabled_at in SQL)."""
+    return or_(col(User.is_active), col(User.disabled_until) <= now)
+
+
+def lock_admins(session: Session, now: datetime) -> None:
+    """Lock every usable admin's row (PostgreSQL; SQLite's write lock already
+    serialises the writers) before one of them loses the role: of two admins demoting
+    each other at once, the second then counts after the first has committed."""
+    session.execute(
+        sa_select(col(User.id))
+        .where(col(User.role) == UserRole.ADMIN, _usable(now))
+        .order_by(col(User.id))
+        .with_for_update()
+    ).all()
+
+
+def count_usable_admins(session: Session, now: datetime) -> int:
+    return int(
+        session.execute(
+            sa_select(func.count())
+            .select_from(User)
+            .where(col(User.role) == UserRole.ADMIN, _usable(now))
+        ).scalar_one()
+    )
+
+
+def _next_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`, in code point
+    order (UTF-8's byte order); None when there is none."""
+    for end in range(len(prefix) - 1, -1, -1):
+        point = ord(prefix[end]) + 1
+        if 0xD800 <= point <= 0xDFFF:  # surrogates are not characters: skip them
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return prefix[:end] + chr(point)
+    return None
+
+
+def _starts_with(expression: Any, prefix: str) -> ColumnElement[bool]:
+    """`expression` starts with `prefix`, as a range an index can scan: compared byte
+    by byte, so no `LIKE` pattern is built from what an admin typed."""
+    low = bytewise(expression) >= prefix
+    high = _next_prefix(prefix)
+    return and_(low, bytewise(expression) < high) if high is not None else low
+
+
+def search(
+    session: Session,
+    prefix: str | None,
+    limit: int,
+    *,
+    after_email: str | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> list[User]:
+    """The admin console's listing. With a prefix (lower-case): the users whose email
+    or lower-cased name starts with it, by email, after `after_email`. Without: every
+    user, newest first, before the (created_at, id) of `before`."""
+    query = select(User)
+    if prefix:
+        query = query.where(
+            or_(
+                _starts_with(col(User.email), prefix),
+                _starts_with(func.lower(col(User.name)), prefix),
+            )
+        )
+        if after_email is not None:
+            query = query.where(bytewise(col(User.email)) > after_email)
+        query = query.order_by(bytewise(col(User.email)))
+    else:
+        if before is not None:
+            created_at, user_id = before
+            query = query.where(
+                or_(
+                    col(User.created_at) < created_at,
+                    and_(col(User.created_at) == created_at, col(User.id) < user_id),
+                )
+            )
+        query = query.order_by(col(User.created_at).desc(), col(User.id).desc())
+    return list(session.exec(query.limit(limit)).all())
 
 
 def set_totp(

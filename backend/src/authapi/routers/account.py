@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from authapi.body_limit import LargeBody
 from authapi.deps import (
     AccountDep,
+    AccountHolder,
     ClientInfoDep,
     CurrentPrincipal,
     EmailLinksDep,
@@ -69,11 +70,11 @@ def update_me(
 @router.post(
     "/password/change",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(400, 401, 422, 429),
+    responses=problems(400, 401, 403, 422, 429),
 )
 def change_password(
     body: PasswordChangeRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     account: AccountDep,
     client: ClientInfoDep,
@@ -146,13 +147,13 @@ def resend_verification(
 @mailing_router.post(
     "/email/change",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(400, 401, 422, 429),
+    responses=problems(400, 401, 403, 422, 429),
 )
 def change_email(
     request: Request,
     response: Response,
     body: EmailChangeRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     account: AccountDep,
     client: ClientInfoDep,
@@ -168,11 +169,13 @@ def change_email(
 
 
 @router.post(
-    "/me/delete", status_code=status.HTTP_204_NO_CONTENT, responses=problems(400, 401, 422, 429)
+    "/me/delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(400, 401, 403, 422, 429),
 )
 def delete_me(
     body: AccountDeleteRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     account: AccountDep,
     client: ClientInfoDep,

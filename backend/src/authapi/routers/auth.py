@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 from authapi import errors
 from authapi.body_limit import LargeBody
 from authapi.deps import (
+    AccountHolder,
     ClientInfoDep,
     CurrentPrincipal,
     ListedOrigin,
@@ -23,6 +24,7 @@ from authapi.routers.token_answers import auth_response, login_answer, token_res
 from authapi.schemas.auth import (
     AuthResponse,
     LoginRequest,
+    MeOut,
     RefreshRequest,
     SessionOut,
     SignupRequest,
@@ -160,10 +162,10 @@ def logout(
     transport.take_back(response)
 
 
-@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403))
 def logout_all(
     response: Response,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     sessions: SessionsDep,
     transport: TransportDep,
@@ -174,10 +176,17 @@ def logout_all(
     transport.take_back(response)
 
 
+USER_FIELDS = tuple(UserOut.model_fields)
+
+
 @router.get("/me", responses=problems(401))
-async def me(principal: CurrentPrincipal) -> UserOut:
-    """The user the token belongs to."""
-    return UserOut.model_validate(principal.user, from_attributes=True)
+async def me(principal: CurrentPrincipal) -> MeOut:
+    """The user the token belongs to, and the admin behind an impersonated session."""
+    user = principal.user
+    return MeOut(
+        **{name: getattr(user, name) for name in USER_FIELDS},
+        impersonated_by=principal.impersonator_id,
+    )
 
 
 @router.get("/sessions", responses=problems(401))

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response, status
 
 from authapi.body_limit import LargeBody
 from authapi.deps import (
+    AccountHolder,
     ClientInfoDep,
-    CurrentPrincipal,
     ListedOrigin,
     LoginDep,
     MfaDep,
@@ -40,11 +40,11 @@ verify_router = APIRouter(
 )
 
 
-@router.post("/totp/setup", responses=problems(400, 401, 409, 422, 429))
+@router.post("/totp/setup", responses=problems(400, 401, 403, 409, 422, 429))
 def setup_totp(
     response: Response,
     body: TotpSetupRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     mfa: MfaDep,
     client: ClientInfoDep,
@@ -56,11 +56,11 @@ def setup_totp(
     return TotpSetup(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
-@router.post("/totp/confirm", responses=problems(400, 401, 409, 422, 429))
+@router.post("/totp/confirm", responses=problems(400, 401, 403, 409, 422, 429))
 def confirm_totp(
     response: Response,
     body: TotpConfirmRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     mfa: MfaDep,
     client: ClientInfoDep,
@@ -74,11 +74,11 @@ def confirm_totp(
 @router.post(
     "/totp/disable",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(400, 401, 409, 422, 429),
+    responses=problems(400, 401, 403, 409, 422, 429),
 )
 def disable_totp(
     body: MfaConfirmedRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     mfa: MfaDep,
     client: ClientInfoDep,
@@ -88,11 +88,11 @@ def disable_totp(
     mfa.disable(uow, principal, body.password, body.code, client)
 
 
-@router.post("/recovery-codes", responses=problems(400, 401, 409, 422, 429))
+@router.post("/recovery-codes", responses=problems(400, 401, 403, 409, 422, 429))
 def regenerate_recovery_codes(
     response: Response,
     body: MfaConfirmedRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     mfa: MfaDep,
     client: ClientInfoDep,

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from authapi.body_limit import LargeBody
 from authapi.deps import (
+    AccountHolder,
     ClientInfoDep,
     CurrentPrincipal,
     IdentitiesDep,
@@ -127,12 +128,12 @@ def exchange(
     return login_answer(outcome, response, transport)
 
 
-@router.post("/oauth/{provider_id}/link", responses=problems(400, 401, 404, 422))
+@router.post("/oauth/{provider_id}/link", responses=problems(400, 401, 403, 404, 422))
 def link(
     request: Request,
     provider_id: str,
     body: LinkRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     oauth: OAuthDep,
     client: ClientInfoDep,
@@ -172,11 +173,11 @@ def list_identities(
 @router.delete(
     "/identities/{identity_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, 422),
 )
 def unlink(
     identity_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     identities: IdentitiesDep,
     client: ClientInfoDep,

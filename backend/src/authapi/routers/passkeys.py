@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from authapi.body_limit import LargeBody
 from authapi.deps import (
+    AccountHolder,
     ClientInfoDep,
     CurrentPrincipal,
     ListedOrigin,
@@ -44,11 +45,11 @@ login_router = APIRouter(
 )
 
 
-@router.post("/register/options", responses=problems(400, 401, 422, 429))
+@router.post("/register/options", responses=problems(400, 401, 403, 422, 429))
 def register_options(
     response: Response,
     body: RegisterOptionsRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     passkeys: PasskeysDep,
     client: ClientInfoDep,
@@ -63,11 +64,11 @@ def register_options(
 @router.post(
     "/register/verify",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(400, 401, 409, 422),
+    responses=problems(400, 401, 403, 409, 422),
 )
 def register(
     body: RegisterRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     passkeys: PasskeysDep,
     client: ClientInfoDep,
@@ -85,11 +86,11 @@ def list_passkeys(
     return [_out(passkey) for passkey in passkeys.list(uow, principal)]
 
 
-@router.patch("/{passkey_id}", responses=problems(401, 404, 422))
+@router.patch("/{passkey_id}", responses=problems(401, 403, 404, 422))
 def rename(
     passkey_id: uuid.UUID,
     body: RenameRequest,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     passkeys: PasskeysDep,
 ) -> PasskeyOut:
@@ -97,11 +98,13 @@ def rename(
 
 
 @router.delete(
-    "/{passkey_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 404, 409, 422)
+    "/{passkey_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 409, 422),
 )
 def delete(
     passkey_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: AccountHolder,
     uow: UnitOfWorkDep,
     passkeys: PasskeysDep,
     client: ClientInfoDep,

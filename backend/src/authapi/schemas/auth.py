@@ -98,6 +98,16 @@ class UserOut(BaseModel):
         description="How many passkeys the account has (each signs in, and answers the "
         "second step)."
     )
+    role: Literal["user", "admin"] = Field(
+        description="`admin` may use the /admin API; read from the database on every request."
+    )
+
+
+class MeOut(UserOut):
+    impersonated_by: uuid.UUID | None = Field(
+        description="The admin signed in as this user (an impersonated session); null "
+        "for the user's own sessions."
+    )
 
 
 class TokenResponse(BaseModel):

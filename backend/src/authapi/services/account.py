@@ -28,6 +28,7 @@ from authapi.services.common import (
     ActionLimit,
     PasswordCheck,
     Principal,
+    admin_kept,
     load_user,
     within_limit,
 )
@@ -168,5 +169,6 @@ class AccountService:
         (with their user_id) but lose the email address."""
         user = load_user(uow, principal)
         self._passwords.confirm(uow, user, password, client)
-        erase_user(uow.session, user)
+        with admin_kept(uow, user, self._clock()):
+            erase_user(uow.session, user)
         audit.record(uow.session, AuthEventType.ACCOUNT_DELETED, client, user_id=user.id)

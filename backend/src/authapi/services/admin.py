@@ -1,31 +1,55 @@
-"""Administration of accounts by an operator (`python -m authapi users ...`).
+"""Administration of accounts: the /admin API and `python -m authapi users ...` call
+the same methods, so a rule (the last admin, a disable's sessions) holds for both.
 
-Every change is audited with the shell as the actor: the row's user agent is
-`authapi-cli`, its reason `shell`, and it has no IP address or request id. Like the
-other services, these never commit: the shell's unit of work holds one transaction
-per command.
+Every change is audited with its actor: an admin's rows carry their `actor_id`; the
+shell's have none, the user agent `authapi-cli` and the reason `shell`, and no IP
+address or request id. Like the other services, these never commit: the request's
+or the shell command's unit of work holds one transaction.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from authapi import errors
-from authapi.models import AuthEventType, Identity, Passkey, User
+from authapi.models import AuthEvent, AuthEventType, Identity, MailKind, Passkey, User
 from authapi.models.base import utcnow
+from authapi.models.user import UserRole
 from authapi.repositories import identities, passkeys, sessions, users
 from authapi.security import PasswordHasher
 from authapi.services import audit, factors
 from authapi.services.account import erase_user
-from authapi.services.audit import ClientInfo
+from authapi.services.audit import ClientInfo, EventFilter
+from authapi.services.common import admin_kept
+from authapi.services.mail import MailService
 from authapi.services.passwords import require_strong
-from authapi.services.sessions import deactivate_user
+from authapi.services.sessions import ImpersonationToken, SessionService, deactivate_user
 from authapi.unit_of_work import UnitOfWork
 
 SHELL = ClientInfo(ip_address=None, user_agent="authapi-cli", request_id=None)
 SHELL_REASON = "shell"
+# An impersonation is for looking at what the user sees, not for living as them.
+IMPERSONATION_TTL = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an admin through the API (`user_id`), or the shell (None)."""
+
+    client: ClientInfo
+    user_id: uuid.UUID | None = None
+
+    @property
+    def reason(self) -> str | None:
+        return SHELL_REASON if self.user_id is None else None
+
+
+SHELL_ACTOR = Actor(SHELL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,93 +60,34 @@ class UserDetail:
     passkeys: Sequence[Passkey]
 
 
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """An admin's PATCH: only the fields given change."""
+
+    name: str | None = None
+    role: str | None = None
+    email_verified: bool | None = None
+    fields: frozenset[str] = frozenset()
+
+
 class AdminService:
-    def __init__(self, *, hasher: PasswordHasher, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        hasher: PasswordHasher,
+        mail: MailService,
+        sessions: SessionService,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._hasher = hasher
+        self._mail = mail
+        self._sessions = sessions
         self._clock = clock
 
-    def list_users(self, uow: UnitOfWork, limit: int, email_contains: str | None) -> list[User]:
-        return users.list_newest(uow.session, limit, email_contains)
-
-    def show_user(self, uow: UnitOfWork, email: str) -> UserDetail:
-        user = self._user(uow, email)
-        return UserDetail(
-            user,
-            sessions.count_active(uow.session, user.id, self._clock()),
-            identities.list_for_user(uow.session, user.id),
-            passkeys.list_for_user(uow.session, user.id),
-        )
-
-    def create_user(
-        self,
-        uow: UnitOfWork,
-        email: str,
-        password: str,
-        name: str | None,
-        *,
-        verified: bool = False,
-    ) -> User:
-        """Like signup under the same rules, but no token, no session and no mail:
-        `verified` vouches for the address instead of a verification link."""
-        require_strong(password, email)
-        if users.get_by_email(uow.session, email) is not None:
-            raise errors.EmailTaken(f"an account with the email {email} already exists")
-        user = User(
-            email=email,
-            name=name,
-            password_hash=self._hasher.hash(password),
-            email_verified_at=self._clock() if verified else None,
-        )
-        try:
-            users.add(uow.session, user)
-        except users.EmailAlreadyStored:  # lost a race with a concurrent signup
-            raise errors.EmailTaken from None
-        self._record(uow, AuthEventType.USER_CREATED, user)
-        return user
-
-    def disable_user(self, uow: UnitOfWork, email: str) -> int:
-        """Disable and revoke every session; returns the number of sessions revoked."""
-        user = self._user(uow, email)
-        revoked = deactivate_user(uow.session, user, self._clock())
-        self._record(uow, AuthEventType.USER_DISABLED, user)
-        return revoked
-
-    def enable_user(self, uow: UnitOfWork, email: str) -> None:
-        user = self._user(uow, email)
-        users.set_active(uow.session, user, active=True)
-        self._record(uow, AuthEventType.USER_ENABLED, user)
-
-    def revoke_sessions(self, uow: UnitOfWork, email: str) -> int:
-        user = self._user(uow, email)
-        revoked = sessions.revoke_all_for_user(uow.session, user.id, self._clock())
-        self._record(uow, AuthEventType.SESSIONS_REVOKED, user)
-        return revoked
-
-    def reset_mfa(self, uow: UnitOfWork, email: str) -> None:
-        """Every second factor off, for support once the owner has proved who they are
-        some other way (a lost phone and lost recovery codes, or a squatter's factor
-        on their address). The password and sessions stay as they are."""
-        user = self._user(uow, email)
-        if not factors.has_any(user):
-            raise errors.MfaNotEnabled(f"{user.email} has no second factor to reset")
-        factors.remove_all(uow.session, user)
-        self._record(uow, AuthEventType.MFA_RESET, user)
-
-    def delete_user(self, uow: UnitOfWork, email: str) -> None:
-        """The same erasure as self-service deletion, audited the same way but for
-        the actor: audit rows stay, with the email erased."""
-        user = self._user(uow, email)
-        erase_user(uow.session, user)
-        audit.record(
-            uow.session,
-            AuthEventType.ACCOUNT_DELETED,
-            SHELL,
-            user_id=user.id,
-            reason=SHELL_REASON,
-        )
+    # -- finding ----------------------------------------------------------------------
 
     @staticmethod
-    def _user(uow: UnitOfWork, email: str) -> User:
+    def find(uow: UnitOfWork, email: str) -> User:
         """`email` as the caller normalised it (schemas.common.canonical_email), the
         one form signup stores: no second normaliser here to drift from it."""
         user = users.get_by_email(uow.session, email)
@@ -131,7 +96,262 @@ class AdminService:
         return user
 
     @staticmethod
-    def _record(uow: UnitOfWork, event_type: AuthEventType, user: User) -> None:
-        audit.record(
-            uow.session, event_type, SHELL, user_id=user.id, email=user.email, reason=SHELL_REASON
+    def get(uow: UnitOfWork, user_id: uuid.UUID) -> User:
+        user = users.get_by_id(uow.session, user_id)
+        if user is None:
+            raise errors.NotFound("No user has this id.")
+        return user
+
+    def list_users(self, uow: UnitOfWork, limit: int, email_contains: str | None) -> list[User]:
+        return users.list_newest(uow.session, limit, email_contains)
+
+    def search(
+        self, uow: UnitOfWork, query: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[User], str | None]:
+        """A page of users: those whose email or name starts with `query` (any case),
+        by email; without one, everyone, newest first. The cursor says which."""
+        prefix = query.lower() if query else None
+        after = _UserCursor.decode(cursor, by_email=prefix is not None) if cursor else None
+        rows = users.search(
+            uow.session,
+            prefix,
+            limit + 1,
+            after_email=after.email if after else None,
+            before=after.created if after else None,
         )
+        page, more = rows[:limit], len(rows) > limit
+        last = page[-1] if more and page else None
+        next_cursor = None
+        if last is not None:
+            marker = (
+                _UserCursor(email=last.email)
+                if prefix
+                else _UserCursor(created=(last.created_at, last.id))
+            )
+            next_cursor = marker.encode()
+        return page, next_cursor
+
+    def is_disabled(self, user: User) -> bool:
+        return user.is_disabled(self._clock())
+
+    def show_user(self, uow: UnitOfWork, user: User) -> UserDetail:
+        return UserDetail(
+            user,
+            sessions.count_active(uow.session, user.id, self._clock()),
+            identities.list_for_user(uow.session, user.id),
+            passkeys.list_for_user(uow.session, user.id),
+        )
+
+    def events(
+        self, uow: UnitOfWork, user: User, limit: int, cursor: str | None
+    ) -> tuple[list[AuthEvent], str | None]:
+        """The user's trail: what they did, and what was done to them."""
+        return audit.events_page(uow, user.id, limit, cursor)
+
+    def security_log(
+        self, uow: UnitOfWork, where: EventFilter, limit: int, cursor: str | None
+    ) -> tuple[list[AuthEvent], str | None]:
+        return audit.search_page(uow, where, limit, cursor)
+
+    # -- changing ---------------------------------------------------------------------
+
+    def create_user(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        email: str,
+        password: str | None,
+        name: str | None,
+        *,
+        role: str = UserRole.USER,
+        verified: bool = False,
+    ) -> User:
+        """Like signup under the same rules, but no token and no session. Without a
+        password the account has none until its owner sets one from the mailed
+        set-password link (the reset flow, which also proves the address); with one,
+        `verified` vouches for the address instead of a verification link."""
+        if password is not None:
+            require_strong(password, email)
+        if users.get_by_email(uow.session, email) is not None:
+            raise errors.EmailTaken(f"an account with the email {email} already exists")
+        user = User(
+            email=email,
+            name=name,
+            role=role,
+            password_hash=self._hasher.hash(password) if password is not None else None,
+            email_verified_at=self._clock() if verified else None,
+        )
+        try:
+            users.add(uow.session, user)
+        except users.EmailAlreadyStored:  # lost a race with a concurrent signup
+            raise errors.EmailTaken from None
+        self._record(uow, actor, AuthEventType.USER_CREATED, user)
+        if password is None:
+            self._mail.queue_link(
+                uow, MailKind.PASSWORD_RESET, user.id, user.email, actor.client.requester
+            )
+        return user
+
+    def update_user(self, uow: UnitOfWork, actor: Actor, user: User, changes: UserChanges) -> User:
+        if "role" in changes.fields and changes.role is not None and changes.role != user.role:
+            self.set_role(uow, actor, user, changes.role)
+        touched = False
+        if "name" in changes.fields and changes.name != user.name:
+            user.name = changes.name
+            touched = True
+        verified = changes.email_verified
+        is_verified = user.email_verified_at is not None
+        if "email_verified" in changes.fields and verified not in (None, is_verified):
+            user.email_verified_at = self._clock() if verified else None
+            touched = True
+        if touched:
+            users.save(uow.session, user)
+            self._record(uow, actor, AuthEventType.USER_UPDATED, user)
+        return user
+
+    def set_role(self, uow: UnitOfWork, actor: Actor, user: User, role: str) -> None:
+        """Read from the database on every request: a demotion holds on the very next
+        one, on any worker. The last admin keeps the role (409 last_admin)."""
+        if role == user.role:
+            return
+        with admin_kept(uow, user, self._clock()):
+            users.set_role(uow.session, user, role)
+        self._record(uow, actor, AuthEventType.ROLE_CHANGED, user, reason=role)
+
+    def disable_user(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        user: User,
+        *,
+        reason: str | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Disable and revoke every session; returns how many were revoked. With
+        `until`, the account comes back by itself after that time."""
+        if until is not None and until <= self._clock():
+            raise errors.ValidationFailed(
+                "The end of a disable must be in the future.",
+                errors=[{"field": "until", "message": "Give a later time.", "code": "in_past"}],
+            )
+        with admin_kept(uow, user, self._clock()):
+            revoked = deactivate_user(uow.session, user, self._clock(), reason=reason, until=until)
+        self._record(uow, actor, AuthEventType.USER_DISABLED, user)
+        return revoked
+
+    def enable_user(self, uow: UnitOfWork, actor: Actor, user: User) -> None:
+        users.set_active(uow.session, user, active=True)
+        self._record(uow, actor, AuthEventType.USER_ENABLED, user)
+
+    def revoke_sessions(self, uow: UnitOfWork, actor: Actor, user: User) -> int:
+        revoked = sessions.revoke_all_for_user(uow.session, user.id, self._clock())
+        self._record(uow, actor, AuthEventType.SESSIONS_REVOKED, user)
+        return revoked
+
+    def reset_mfa(self, uow: UnitOfWork, actor: Actor, user: User) -> None:
+        """Every second factor off, for support once the owner has proved who they are
+        some other way (a lost phone and lost recovery codes, or a squatter's factor
+        on their address). The password and sessions stay as they are."""
+        if not factors.has_any(user):
+            raise errors.MfaNotEnabled(f"{user.email} has no second factor to reset")
+        factors.remove_all(uow.session, user)
+        self._record(uow, actor, AuthEventType.MFA_RESET, user)
+
+    def delete_user(self, uow: UnitOfWork, actor: Actor, user: User) -> None:
+        """The same erasure as self-service deletion, audited the same way but for
+        the actor: audit rows stay, with the email erased."""
+        with admin_kept(uow, user, self._clock()):
+            erase_user(uow.session, user)
+        audit.record(
+            uow.session,
+            AuthEventType.ACCOUNT_DELETED,
+            actor.client,
+            user_id=user.id,
+            reason=actor.reason,
+            actor_id=actor.user_id,
+        )
+
+    def impersonate(self, uow: UnitOfWork, actor: Actor, user: User) -> ImpersonationToken:
+        """A session as `user` for the acting admin, audited on both of them. Never
+        of an admin (403): an admin's powers are their own to use."""
+        if actor.user_id is None:
+            raise errors.Forbidden("Only an admin signed in can impersonate.")
+        if user.is_admin:
+            raise errors.Forbidden("An administrator cannot be impersonated.")
+        if user.is_disabled(self._clock()):
+            raise errors.UserDisabled("A disabled account cannot be impersonated.")
+        issued = self._sessions.impersonate(uow, user, actor.user_id, IMPERSONATION_TTL)
+        self._record(uow, actor, AuthEventType.IMPERSONATION_STARTED, user)
+        admin = self.get(uow, actor.user_id)
+        audit.record(
+            uow.session,
+            AuthEventType.IMPERSONATED,
+            actor.client,
+            user_id=admin.id,
+            email=user.email,
+            actor_id=admin.id,
+        )
+        return issued
+
+    # -- audit ------------------------------------------------------------------------
+
+    @staticmethod
+    def _record(
+        uow: UnitOfWork,
+        actor: Actor,
+        event_type: AuthEventType,
+        user: User,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        audit.record(
+            uow.session,
+            event_type,
+            actor.client,
+            user_id=user.id,
+            email=user.email,
+            reason=actor.reason or reason,
+            actor_id=actor.user_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _UserCursor:
+    """Where a page of users ended: the last email of a search, or the (created_at,
+    id) of the last user of the newest-first listing."""
+
+    email: str | None = None
+    created: tuple[datetime, uuid.UUID] | None = None
+
+    def encode(self) -> str:
+        if self.created is not None:
+            raw = f"c|{self.created[0].isoformat()}|{self.created[1].hex}"
+        else:
+            raw = f"e|{self.email}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str, *, by_email: bool) -> _UserCursor:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            kind, _, rest = raw.partition("|")
+            if by_email and kind == "e" and rest and "\x00" not in rest:
+                return cls(email=rest)
+            if not by_email and kind == "c":
+                created_at, _, user_id = rest.partition("|")
+                when = datetime.fromisoformat(created_at)
+                if when.tzinfo is None:
+                    raise ValueError("naive cursor time")
+                return cls(created=(when.astimezone(UTC), uuid.UUID(hex=user_id)))
+            raise ValueError("a cursor of another listing")
+        except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+            raise errors.ValidationFailed(
+                "The cursor is not valid.",
+                errors=[
+                    {
+                        "field": "cursor",
+                        "message": "Use a next_cursor value as given, with the same query.",
+                        "code": "invalid_cursor",
+                    }
+                ],
+            ) from None

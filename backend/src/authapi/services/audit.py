@@ -91,11 +91,13 @@ def _event(
     user_id: uuid.UUID | None,
     email: str | None,
     reason: str | None,
+    actor_id: uuid.UUID | None = None,
 ) -> AuthEvent:
     metrics.AUTH_EVENTS.labels(event_type.value).inc()
     return AuthEvent(
         event_type=event_type.value,
         user_id=user_id,
+        actor_id=actor_id,
         email=email[:EMAIL_MAX_LENGTH] if email else None,
         reason=reason,
         ip_address=client.ip_address,
@@ -133,8 +135,12 @@ def record(
     user_id: uuid.UUID | None = None,
     email: str | None = None,
     reason: str | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> None:
-    event = _event(event_type, client, user_id=user_id, email=email, reason=reason)
+    """`actor_id`: the admin who did it to the user, when it was not the user."""
+    event = _event(
+        event_type, client, user_id=user_id, email=email, reason=reason, actor_id=actor_id
+    )
     _write(session, event, event_type, client)
 
 
@@ -166,12 +172,43 @@ def failure(
 # -- reading the trail ----------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """The admin security log's filters: exact values, and a start time."""
+
+    event_type: str | None = None
+    ip_address: str | None = None
+    email: str | None = None
+    since: datetime | None = None
+
+
 def events_page(
     uow: UnitOfWork, user_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[AuthEvent], str | None]:
     """A page of the user's trail, newest first, and the cursor of the next page."""
     before = _decode_cursor(cursor) if cursor else None
     rows = auth_events.list_for_user(uow.session, user_id, limit + 1, before)
+    return _page(rows, limit)
+
+
+def search_page(
+    uow: UnitOfWork, where: EventFilter, limit: int, cursor: str | None
+) -> tuple[list[AuthEvent], str | None]:
+    """A page of the whole trail, filtered, newest first."""
+    before = _decode_cursor(cursor) if cursor else None
+    rows = auth_events.search(
+        uow.session,
+        event_type=where.event_type,
+        ip_address=where.ip_address,
+        email=where.email,
+        since=where.since,
+        limit=limit + 1,
+        before=before,
+    )
+    return _page(rows, limit)
+
+
+def _page(rows: list[AuthEvent], limit: int) -> tuple[list[AuthEvent], str | None]:
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     return page, next_cursor

@@ -12,7 +12,10 @@ not thirty (login_throttle.LoginThrottle does it atomically in Redis or in memor
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from authapi import errors
@@ -27,10 +30,28 @@ from authapi.unit_of_work import UnitOfWork
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller of a protected endpoint: the user and the session of their token."""
+    """The caller of a protected endpoint: the user and the session of their token,
+    and the admin behind it when the session is an impersonation."""
 
     user: UserSnapshot
     session_id: uuid.UUID
+    impersonator_id: uuid.UUID | None = None
+
+
+@contextmanager
+def admin_kept(uow: UnitOfWork, user: User, now: datetime) -> Iterator[None]:
+    """Around a change that may take an admin away (a demotion, a disable, a
+    deletion): the admins are locked first (PostgreSQL; SQLite's write lock already
+    serialises writers), so of two admins removing each other at once the second
+    counts after the first commits; and after the change, in the same transaction,
+    409 last_admin if no usable admin is left."""
+    if not user.is_admin:
+        yield
+        return
+    users.lock_admins(uow.session, now)
+    yield
+    if users.count_usable_admins(uow.session, now) == 0:
+        raise errors.LastAdmin
 
 
 def load_user(uow: UnitOfWork, principal: Principal) -> User:

@@ -42,7 +42,7 @@ class EmailLinkService:
         queued message, one audit row. The sender drops the message when there is
         nobody to send it to, so neither the answer nor its timing tells."""
         user = users.get_by_email(uow.session, email)
-        recipient = user.id if user is not None and user.is_active else None
+        recipient = user.id if user is not None and not user.is_disabled(self._clock()) else None
         self._mail.queue_link(uow, MailKind.PASSWORD_RESET, recipient, email, client.requester)
         audit.record(
             uow.session,
@@ -127,7 +127,7 @@ class EmailLinkService:
         A link is good only while it names the address it was sent to."""
         link = links.find_usable(uow.session, hash_token(token), purposes, self._clock())
         user = users.get_by_id(uow.session, link.user_id) if link is not None else None
-        if link is None or user is None or not user.is_active:
+        if link is None or user is None or user.is_disabled(self._clock()):
             raise errors.LinkInvalid
         if link.purpose != LinkPurpose.CHANGE_EMAIL and link.email != user.email:
             raise errors.LinkInvalid

@@ -148,7 +148,7 @@ class LoginService:
             raise self._failed(uow, client, email, None, "unknown_email")
         if not self._hasher.verify(password, user.password_hash):
             raise self._failed(uow, client, email, user.id, "bad_password")
-        if not user.is_active:
+        if user.is_disabled(self._clock()):
             raise self._failed(uow, client, email, user.id, "disabled")
         attempt.succeeded()
         # Only after the password proved right: the 403 tells nothing to a guesser.

@@ -162,7 +162,7 @@ class MailService:
         if not outbox.hold(session, message.id):
             return None
         user = users.get_by_id(session, message.user_id) if message.user_id else None
-        if user is None or not user.is_active:
+        if user is None or user.is_disabled(self._clock()):
             return None
         if kind is MailKind.CHANGE_EMAIL:
             if message.to_address == user.email or users.get_by_email(session, message.to_address):

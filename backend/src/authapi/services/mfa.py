@@ -169,7 +169,7 @@ class MfaService:
         if (
             link is None
             or user is None
-            or not user.is_active
+            or user.is_disabled(self._clock())
             or not user.has_second_factor
             or link.email != user.email
         ):

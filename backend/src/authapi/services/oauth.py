@@ -153,7 +153,7 @@ class OAuthService:
         if link is None or not links.consume(uow.session, link.id, now):
             raise errors.OAuthCodeInvalid
         user = users.get_by_id(uow.session, link.user_id)
-        if user is None or not user.is_active:
+        if user is None or user.is_disabled(self._clock()):
             raise errors.OAuthCodeInvalid
         return user
 
@@ -177,7 +177,7 @@ class OAuthService:
                 raise self._refused(uow, flow, client, refusal, refusal)
         if user is None:
             raise self._refused(uow, flow, client, "oauth_failed", "user_gone")
-        if not user.is_active:
+        if user.is_disabled(self._clock()):
             raise self._refused(uow, flow, client, "account_disabled", "disabled", user)
         if self._require_verified_email and user.email_verified_at is None:
             raise self._refused(uow, flow, client, "email_not_verified", "email_not_verified", user)
@@ -259,7 +259,7 @@ class OAuthService:
         client: ClientInfo,
     ) -> str:
         user = users.get_by_id(uow.session, user_id)
-        if user is None or not user.is_active:
+        if user is None or user.is_disabled(self._clock()):
             raise self._refused(uow, flow, client, "oauth_failed", "link_user_gone")
         existing = identities.get(uow.session, flow.provider, person.subject)
         if existing is not None and existing.user_id != user.id:

@@ -268,7 +268,7 @@ class PasskeyService:
         if passkey is None or (expected_id is not None and passkey.user_id != expected_id):
             raise refused("unknown_credential", expected_id)
         user = expected_user or users.get_by_id(uow.session, passkey.user_id)
-        if user is None or not user.is_active:
+        if user is None or user.is_disabled(self._clock()):
             raise refused("disabled", passkey.user_id)
         if not _user_handle_matches(credential, user):
             raise refused("user_handle", user.id)

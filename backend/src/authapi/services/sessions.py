@@ -39,6 +39,12 @@ class IssuedToken:
 
 
 @dataclass(frozen=True, slots=True)
+class ImpersonationToken:
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionPolicy:
     """How long a session lives and how its refresh tokens rotate."""
 
@@ -48,12 +54,19 @@ class SessionPolicy:
     reuse_interval: timedelta = timedelta(seconds=10)
 
 
-def deactivate_user(session: Session, user: User, now: datetime) -> int:
+def deactivate_user(
+    session: Session,
+    user: User,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    until: datetime | None = None,
+) -> int:
     """Disable the account and revoke every session, so that no token of the user keeps
     working; returns how many sessions were revoked. Shared by SessionService and
-    `python -m authapi users disable`."""
+    the admin service (the API and `python -m authapi users disable`)."""
     void_pending(session, user.id)  # first: see its docstring
-    users.set_active(session, user, active=False)
+    users.set_active(session, user, active=False, reason=reason, until=until)
     return sessions.revoke_all_for_user(session, user.id, now)
 
 
@@ -98,7 +111,7 @@ class SessionService:
         now: datetime,
     ) -> IssuedToken:
         token, claims = encode_access_token(
-            self._tokens, user.id, session_id, now, not_after=session_ends
+            self._tokens, user.id, session_id, now, not_after=session_ends, role=user.role
         )
         return IssuedToken(
             access_token=token,
@@ -106,6 +119,35 @@ class SessionService:
             user=user,
             refresh_token=refresh_token,
             refresh_expires_in=max(0, int((session_ends - now).total_seconds())),
+        )
+
+    def impersonate(
+        self, uow: UnitOfWork, user: User, admin_id: uuid.UUID, ttl: timedelta
+    ) -> ImpersonationToken:
+        """A session of `user` for the admin: marked with them, ending after `ttl`,
+        with no refresh token (it cannot outlive its hour) and an access token that
+        lasts the session and names the admin (`act`)."""
+        now = self._clock()
+        auth_session = AuthSession(
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + ttl,
+            impersonator_id=admin_id,
+        )
+        sessions.add(uow.session, auth_session)
+        token, claims = encode_access_token(
+            self._tokens,
+            user.id,
+            auth_session.id,
+            now,
+            not_after=auth_session.expires_at,
+            role=user.role,
+            actor_id=admin_id,
+            ttl=ttl,
+        )
+        return ImpersonationToken(
+            access_token=token,
+            expires_in=int((claims.expires_at - claims.issued_at).total_seconds()),
         )
 
     # -- refresh --------------------------------------------------------------------
@@ -120,7 +162,7 @@ class SessionService:
         if found is None:
             self._reject(uow, client, None, "unknown_refresh_token")
             raise errors.TokenInvalid("The refresh token is invalid.")
-        if found.revoked_at is not None or not found.user_active:
+        if found.revoked_at is not None or found.user_disabled(now):
             self._reject(uow, client, found.user_id, "revoked")
             raise errors.TokenRevoked("The session has ended; log in again.")
         if found.expires_at <= now:

@@ -65,13 +65,18 @@ class TokenCheck:
         if auth_session.revoked_at is not None:
             self._reject(client(), user.id, "revoked")
             raise errors.TokenRevoked
-        if not user.is_active:
+        now = self._clock()
+        if user.is_disabled(now):
             self._reject(client(), user.id, "disabled")
             raise errors.TokenRevoked
-        if auth_session.expires_at <= self._clock():
+        if auth_session.expires_at <= now:
             self._reject(client(), user.id, "expired")
             raise errors.TokenExpired
-        return Principal(user=user, session_id=auth_session.session_id)
+        return Principal(
+            user=user,
+            session_id=auth_session.session_id,
+            impersonator_id=auth_session.impersonator_id,
+        )
 
     def _reject(self, client: ClientInfo, user_id: uuid.UUID | None, reason: str) -> None:
         self._side.try_run(
