@@ -22,6 +22,7 @@ from support import STRONG_PASSWORD, bearer, signup, unique_email
 USER_AGENT = "audit-test-agent/3.1 (pytest)"
 EVENT_KEYS = {
     "id",
+    "actor_id",
     "event_type",
     "reason",
     "email",

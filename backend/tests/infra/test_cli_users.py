@@ -369,3 +369,29 @@ def test_mfa_reset_turns_every_factor_off_and_is_audited(
         assert connection.execute(text("SELECT count(*) FROM recovery_codes")).scalar_one() == 0
     assert_one_line_error(without, "no second factor", plain)
     assert without.out == ""
+
+
+def test_set_role_makes_the_first_admin_and_keeps_the_last_one(
+    cli: Callable[..., list[Run]], api: TestClient, db: Engine
+) -> None:
+    """The first admin is made in the shell; the shell, like the API, will not demote
+    the last one."""
+    with db.begin() as connection:
+        connection.execute(text("UPDATE users SET role = 'user'"))
+    body = signup(api)
+    email, user_id, token = body["user"]["email"], body["user"]["id"], body["access_token"]
+    assert api.get("/admin/users", headers=bearer(token)).status_code == 403
+
+    promoted, bad_role = cli(["set-role", email, "admin"], ["set-role", email, "root"])
+
+    assert promoted.code == 0, promoted
+    assert f"{email} is now an admin" in promoted.out
+    assert bad_role.code == 2 and "invalid choice" in bad_role.err
+    assert api.get("/admin/users", headers=bearer(token)).status_code == 200
+    row = shell_row(db, user_id, "role_changed")
+    assert row["email"] == email
+
+    (demoted,) = cli(["set-role", email, "user"])
+    assert_one_line_error(demoted, "last administrator")
+    (shown,) = cli(["show", email])
+    assert "role:            admin" in shown.out

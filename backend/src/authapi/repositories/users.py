@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from authapi.models import User
 from authapi.models.base import bytewise
@@ -148,6 +149,18 @@ def search(
     """The admin console's listing. With a prefix (lower-case): the users whose email
     or lower-cased name starts with it, by email, after `after_email`. Without: every
     user, newest first, before the (created_at, id) of `before`."""
+    query = search_query(prefix, limit, after_email=after_email, before=before)
+    return list(session.exec(query).all())
+
+
+def search_query(
+    prefix: str | None,
+    limit: int,
+    *,
+    after_email: str | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> SelectOfScalar[User]:
+    """search's statement (its plan is tested on both databases)."""
     query = select(User)
     if prefix:
         query = query.where(
@@ -160,16 +173,10 @@ def search(
             query = query.where(bytewise(col(User.email)) > after_email)
         query = query.order_by(bytewise(col(User.email)))
     else:
-        if before is not None:
-            created_at, user_id = before
-            query = query.where(
-                or_(
-                    col(User.created_at) < created_at,
-                    and_(col(User.created_at) == created_at, col(User.id) < user_id),
-                )
-            )
+        if before is not None:  # a row value: one index range on both databases
+            query = query.where(tuple_(col(User.created_at), col(User.id)) < tuple_(*before))
         query = query.order_by(col(User.created_at).desc(), col(User.id).desc())
-    return list(session.exec(query.limit(limit)).all())
+    return query.limit(limit)
 
 
 def set_totp(

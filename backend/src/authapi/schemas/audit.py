@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 class AuthEventOut(BaseModel):
     id: uuid.UUID
     event_type: str
+    actor_id: uuid.UUID | None = Field(
+        description="The admin who did it, when it was not the user (the /admin API)."
+    )
     reason: str | None
     email: str | None
     ip_address: str | None
