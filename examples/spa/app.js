@@ -128,6 +128,7 @@ async function send(method, path, body, credentials) {
 
 // A new access token for an expired one, with the refresh token: true if it worked.
 async function renew() {
+  if (adminSession) return false; // an impersonation has no refresh token, by design
   if (refreshMode !== "cookie" && !refreshToken) return false;
   const result = await send("POST", "/auth/refresh", refreshBody());
   keepTokens(result, "refreshed");
@@ -626,12 +627,109 @@ async function verifyEmail(token) {
   }
 }
 
+// -- admin: find users, disable and enable them, sign in as one -----------------------
+// An impersonation swaps the access token for the user's, an hour long and with no
+// refresh token; the admin's own tokens wait in memory until "Stop impersonating".
+
+let adminCursor = null;
+let adminSession = null; // the admin's tokens while impersonating
+
+function userLine(user) {
+  const state = user.disabled
+    ? `disabled${user.disabled_reason ? `: ${user.disabled_reason}` : ""}${user.disabled_until ? ` until ${user.disabled_until}` : ""}`
+    : "active";
+  return `${user.email}${user.name ? ` (${user.name})` : ""}, ${user.role}, ${state} `;
+}
+
+function adminUserItem(user) {
+  const item = document.createElement("li");
+  item.dataset.email = user.email;
+  const line = document.createElement("span");
+  line.textContent = userLine(user);
+  const refresh = async () => {
+    const shown = await call("GET", `/admin/users/${user.id}`);
+    if (shown && shown.response.ok) line.textContent = userLine(shown.data);
+  };
+  item.append(
+    line,
+    button("Disable", async () => {
+      const reason = $("admin-reason").value.trim();
+      const done = await call("POST", `/admin/users/${user.id}/disable`, reason ? { reason } : {});
+      if (done && done.response.status === 204) {
+        await refresh();
+        note(`${user.email} is disabled: every session of theirs ended.`);
+      } else if (done && done.data && done.data.code === "last_admin") {
+        note("This is the last admin: make another one first.");
+      }
+    }),
+    button("Enable", async () => {
+      const done = await call("POST", `/admin/users/${user.id}/enable`);
+      if (done && done.response.status === 204) {
+        await refresh();
+        note(`${user.email} can sign in again.`);
+      }
+    }),
+    button("Impersonate", () => impersonate(user)),
+  );
+  return item;
+}
+
+async function searchUsers(more) {
+  const query = $("admin-query").value.trim();
+  const search = new URLSearchParams();
+  if (query) search.set("query", query);
+  if (more && adminCursor) search.set("cursor", adminCursor);
+  const result = await call("GET", `/admin/users${search.size ? `?${search}` : ""}`);
+  if (!more) $("admin-users").replaceChildren();
+  if (!result || !result.response.ok) {
+    if (result && result.response.status === 403) note("This account is not an admin.");
+    return;
+  }
+  for (const user of result.data.items) $("admin-users").append(adminUserItem(user));
+  adminCursor = result.data.next_cursor;
+  $("admin-more").hidden = !adminCursor;
+  if (!result.data.items.length) note("No user's email or name starts with that.");
+}
+
+async function impersonate(user) {
+  const result = await call("POST", `/admin/users/${user.id}/impersonate`);
+  if (!result || !result.response.ok) {
+    if (result && result.response.status === 403) note("An admin cannot be impersonated.");
+    return;
+  }
+  adminSession = { accessToken, refreshToken, refreshMode };
+  accessToken = result.data.access_token;
+  refreshToken = null;
+  tokenNote = `impersonating ${user.email}`;
+  $("impersonated-email").textContent = user.email;
+  $("impersonation").hidden = false;
+  showTokenState();
+  note(`You see what ${user.email} sees ("Me" on Home), until you stop or the hour ends.`);
+}
+
+$("stop-impersonating").addEventListener("click", async () => {
+  await call("POST", "/auth/logout"); // ends the impersonated session itself
+  if (adminSession) ({ accessToken, refreshToken, refreshMode } = adminSession);
+  adminSession = null;
+  tokenNote = null;
+  $("impersonation").hidden = true;
+  showTokenState();
+  note("Back as yourself.");
+});
+
+$("admin-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  searchUsers(false);
+});
+$("admin-more").addEventListener("click", () => searchUsers(true));
+
 // -- hash routes ---------------------------------------------------------------
 // The page is named in location.hash ("#/reset-password?token=..."), the API base in
 // location.search ("?api=..."): links such as href="#/" keep the API base.
 
 const ROUTES = {
   home: null,
+  admin: () => searchUsers(false),
   "forgot-password": null,
   mfa: null,
   linked: () => showIdentities(),

@@ -25,9 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("role", sa.String(16), nullable=False, server_default="user")
-        )
+        batch.add_column(sa.Column("role", sa.String(16), nullable=False, server_default="user"))
         batch.add_column(sa.Column("disabled_reason", sa.String(200)))
         batch.add_column(sa.Column("disabled_until", sa.DateTime(timezone=True)))
     with op.batch_alter_table("sessions") as batch:
@@ -44,12 +42,8 @@ def upgrade() -> None:
     op.add_column("auth_events", sa.Column("actor_id", sa.Uuid(), nullable=True))
     op.create_index("ix_users_created_at_id", "users", ["created_at", "id"])
     if postgresql:
-        op.create_index(
-            "ix_users_email_bytewise", "users", [sa.text('(email) COLLATE "C"')]
-        )
-        op.create_index(
-            "ix_users_name_prefix", "users", [sa.text('(lower(name)) COLLATE "C"')]
-        )
+        op.create_index("ix_users_email_bytewise", "users", [sa.text('(email) COLLATE "C"')])
+        op.create_index("ix_users_name_prefix", "users", [sa.text('(lower(name)) COLLATE "C"')])
     else:
         op.create_index("ix_users_name_prefix", "users", [sa.text("lower(name)")])
     op.create_index(

@@ -18,6 +18,7 @@ from abuse.test_link_abuse import wait_mail
 from api.api_helpers import assert_problem, login
 from api.test_api_mfa import code, enrol, first_step
 from authapi.models import Link, OutboxMessage
+from authapi.services.admin import SHELL_ACTOR
 from smtp_sink import Mailbox, body, link_token
 from support import STRONG_PASSWORD, bearer, signup, unique_email
 
@@ -67,7 +68,7 @@ def _disable_then_enable(client: TestClient, mailbox: Mailbox, email: str, owner
     container = client.app.state.container  # type: ignore[attr-defined]
     for action in (container.admin.disable_user, container.admin.enable_user):
         with container.unit_of_work() as uow:
-            action(uow, email)
+            action(uow, SHELL_ACTOR, container.admin.find(uow, email))
 
 
 OwnerAction = Callable[[TestClient, Mailbox, str, str], None]

@@ -177,7 +177,7 @@ def test_like_wildcards_in_a_query_are_plain_characters(
 
     response = a("GET", app, "/admin/users", admin_token, params={"query": f"w{wildcard}"})
 
-    found = [item for item in response.json()["items"]]
+    found = list(response.json()["items"])
     assert literal["email"] in [item["email"] for item in found]
     assert all(item["name"].lower().startswith(f"w{wildcard}") for item in found), found
 
@@ -350,9 +350,7 @@ def test_patch_changes_the_given_fields_only_and_audits_with_the_actor(
     assert promoted.json()["role"] == "admin"
     rows = events_of(app, token, email=user["email"])
     assert {row["event_type"] for row in rows} >= {"user_updated", "role_changed"}
-    assert {row["actor_id"] for row in rows if row["event_type"] != "signup"} == {
-        admin_user["id"]
-    }
+    assert {row["actor_id"] for row in rows if row["event_type"] != "signup"} == {admin_user["id"]}
     assert_problem(a("PATCH", app, path, token, json={"role": "root"}), 422, "validation_error")
     assert_problem(a("PATCH", app, path, token, json={"email": "x@y.z"}), 422, "validation_error")
 
@@ -472,9 +470,10 @@ def test_delete_erases_the_user_and_keeps_the_trail_without_the_email(
     assert_problem(a("GET", app, f"/admin/users/{user['id']}", token), 404, "not_found")
     trail = a("GET", app, f"/admin/users/{user['id']}/auth-events", token)
     assert trail.status_code == 404  # the user is gone; the security log still has it
-    rows = [row for row in events_of(app, token, type="account_deleted")]
+    rows = events_of(app, token, type="account_deleted")
     mine = [row for row in rows if row["actor_id"] == admin_user["id"]]
-    assert mine and mine[0]["email"] is None
+    assert mine
+    assert mine[0]["email"] is None
     assert [row for row in events_of(app, token) if row["email"] == user["email"]] == []
     assert_problem(login(app, user["email"]), 401, "invalid_credentials")
 
@@ -508,7 +507,7 @@ def test_the_last_admin_cannot_be_demoted_disabled_or_deleted(
     assert_problem(deleting_self, 409, "last_admin")
     assert a("GET", client, "/auth/me", token).json()["role"] == "admin"
 
-    second, second_user = make_admin(client)
+    second, _ = make_admin(client)
     demoted = a("PATCH", client, path, token, json={"role": "user"})
     assert demoted.status_code == 200, demoted.text
     assert a("GET", client, "/admin/users", second).status_code == 200
@@ -538,7 +537,9 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
         thread.join()
 
     # The loser is refused (409), or found itself demoted first (403).
-    assert sorted(answers)[0] == 200 and sorted(answers)[1] in (403, 409), answers
+    winner, loser = sorted(answers)
+    assert winner == 200, answers
+    assert loser in (403, 409), answers
     roles = [a("GET", client, "/auth/me", token).json()["role"] for token in (first, second)]
     assert sorted(roles) == ["admin", "user"]
 
@@ -635,7 +636,11 @@ def test_an_impersonated_session_cannot_change_how_the_account_signs_in(
     ]
 
     for method, path, body in [
-        ("POST", "/auth/password/change", {"password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}),
+        (
+            "POST",
+            "/auth/password/change",
+            {"password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+        ),
         ("POST", "/auth/email/change", {"password": STRONG_PASSWORD, "new_email": unique_email()}),
         ("POST", "/auth/me/delete", {"password": STRONG_PASSWORD}),
         ("POST", "/auth/logout-all", None),
@@ -655,7 +660,7 @@ def test_an_impersonated_session_cannot_change_how_the_account_signs_in(
 def test_an_admin_cannot_be_impersonated_and_an_impersonation_is_no_admin(
     app: TestClient, admin_token: str
 ) -> None:
-    other_admin_token, other_admin = make_admin(app)
+    _, other_admin = make_admin(app)
     refused = a("POST", app, f"/admin/users/{other_admin['id']}/impersonate", admin_token)
     assert_problem(refused, 403, "forbidden")
 

@@ -386,7 +386,8 @@ def test_set_role_makes_the_first_admin_and_keeps_the_last_one(
 
     assert promoted.code == 0, promoted
     assert f"{email} is now an admin" in promoted.out
-    assert bad_role.code == 2 and "invalid choice" in bad_role.err
+    assert bad_role.code == 2
+    assert "invalid choice" in bad_role.err
     assert api.get("/admin/users", headers=bearer(token)).status_code == 200
     row = shell_row(db, user_id, "role_changed")
     assert row["email"] == email

@@ -146,7 +146,7 @@ def disable_user(
 @router.post(
     "/users/{user_id}/enable",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
 )
 def enable_user(
     user_id: uuid.UUID,
@@ -161,7 +161,7 @@ def enable_user(
 @router.post(
     "/users/{user_id}/revoke-sessions",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
 )
 def revoke_sessions(
     user_id: uuid.UUID,
@@ -176,7 +176,7 @@ def revoke_sessions(
 @router.delete(
     "/users/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409),
+    responses=problems(401, 403, 404, 409, 422),
 )
 def delete_user(
     user_id: uuid.UUID,
@@ -227,7 +227,7 @@ def security_log(
     return _events(rows, next_cursor)
 
 
-@router.post("/users/{user_id}/impersonate", responses=problems(401, 403, 404, 409))
+@router.post("/users/{user_id}/impersonate", responses=problems(401, 403, 404, 409, 422))
 def impersonate(
     user_id: uuid.UUID,
     response: Response,
