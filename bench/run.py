@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import admin_search
 import psutil
 from loadgen import BENCH_DIR, Load, finish_wrk, start_wrk
 from processes import (
@@ -77,6 +78,8 @@ class Options:
     databases: list[str]
     users: int
     duration: float
+    search_users: int = 1_000_000  # the admin search's row (PostgreSQL); 0 skips it
+    search_only: bool = False
 
 
 def log(message: str) -> None:
@@ -475,7 +478,7 @@ def run(options: Options) -> str:
         workdir = Path(tmp)
         bench = Bench(options, children, workdir)
         try:
-            for database in options.databases:
+            for database in [] if options.search_only else options.databases:
                 url = database_url(database, workdir)
                 storage = REDIS_URI if database == "postgres" else "memory://"
                 log(f"{DATABASES[database]}: migrating and seeding {options.users:,} users")
@@ -489,6 +492,17 @@ def run(options: Options) -> str:
                     with_peer = peer if database == "sqlite" and workers == 1 else None
                     env = app_env(url, storage, secret, workers)
                     runs.append(bench.run(database, workers, env, with_peer))
+            if "postgres" in options.databases and options.search_users > 0:
+                url = database_url("postgres", workdir)
+                log(f"PostgreSQL: the admin search at {options.search_users:,} users")
+                env = app_env(url, REDIS_URI, secret, 1)
+                migrate(env, workdir)
+                seeded = seed_users(url, options.search_users, password_hash)
+                notes.append(f"Seeded {options.search_users:,} users in {seeded:.1f} s.")
+                found = admin_search.measure(
+                    children, workdir, url, env, options.search_users, options.duration, PASSWORD
+                )
+                notes += found.lines()
         finally:
             children.stop_all()  # before the temporary directory goes
             if "postgres" in options.databases:
@@ -510,6 +524,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--duration", type=float, help="seconds per measurement (4, logins twice that; --quick: 1)"
     )
+    parser.add_argument(
+        "--search-users",
+        type=int,
+        help="users for the admin search row, PostgreSQL (1,000,000; --quick: 10,000; 0 skips)",
+    )
+    parser.add_argument(
+        "--search-only", action="store_true", help="measure only the admin search row"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.database.split(",") if d.strip()]
@@ -519,7 +541,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     seconds = args.duration or (1.0 if args.quick else 4.0)
     if users < 1 or seconds < 1:
         parser.error("--users and --duration must be at least 1")
-    return Options(databases, users, seconds)
+    search_users = args.search_users
+    if search_users is None:
+        search_users = 10_000 if args.quick else 1_000_000
+    if args.search_only and "postgres" not in databases:
+        parser.error("--search-only measures PostgreSQL: add it to --database")
+    return Options(databases, users, seconds, search_users, args.search_only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,9 +43,11 @@ def upgrade() -> None:
     op.create_index("ix_users_created_at_id", "users", ["created_at", "id"])
     if postgresql:
         op.create_index("ix_users_email_bytewise", "users", [sa.text('(email) COLLATE "C"')])
-        op.create_index("ix_users_name_prefix", "users", [sa.text('(lower(name)) COLLATE "C"')])
+        op.create_index(
+            "ix_users_name_prefix", "users", [sa.text('(lower(name)) COLLATE "C"'), "id"]
+        )
     else:
-        op.create_index("ix_users_name_prefix", "users", [sa.text("lower(name)")])
+        op.create_index("ix_users_name_prefix", "users", [sa.text("lower(name)"), "id"])
     op.create_index(
         "ix_auth_events_type_created_at", "auth_events", ["event_type", "created_at", "id"]
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection
 
 from authapi import errors
 from authapi.body_limit import validate_large_body
@@ -25,7 +26,9 @@ from authapi.services.oauth import OAuthService
 from authapi.services.passkeys import PasskeyService
 from authapi.services.sessions import SessionService
 from authapi.transport import RefreshTransport
-from authapi.unit_of_work import UnitOfWork, request_unit
+from authapi.unit_of_work import UnitOfWork, read_unit, request_unit
+
+T = TypeVar("T")
 
 
 def container_of(request: Request) -> Container:
@@ -49,6 +52,31 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function"
 
 # Dependencies that do no I/O are `async def`: FastAPI would run a plain `def` in a
 # worker thread, a hop that costs more than the work.
+
+
+class Reads:
+    """Read-only work on the read pool (db.ReadPool), as the token check runs: for the
+    endpoints that only read and would otherwise pay a unit of work's transaction
+    and a hop to the request thread pool (more than their queries cost)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        side = self._container.side
+
+        def read(connection: Connection) -> T:
+            with read_unit(connection, side) as uow:
+                return work(uow)
+
+        return await self._container.reads.run(read)
+
+
+async def get_reads(request: Request) -> Reads:
+    return Reads(container_of(request))
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
 async def get_client_info(request: Request) -> ClientInfo:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -110,6 +110,16 @@ class UnitOfWork:
                 self._side.try_run(write)
             else:
                 self._side.run(write)
+
+
+@contextmanager
+def read_unit(connection: Connection, side: SideTransactions) -> Iterator[UnitOfWork]:
+    """A unit on one of the read pool's autocommit connections (db.ReadPool), for an
+    endpoint that only reads: no BEGIN, no commit, no pool checkout, and no hop to
+    the request thread pool. A write through it would commit at once, statement by
+    statement: never give one to a service that writes."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        yield UnitOfWork(session, side)
 
 
 def new_unit(engine: Engine, side: SideTransactions) -> UnitOfWork:

@@ -208,6 +208,29 @@ def test_pages_of_a_search_and_of_the_newest_first_listing_cover_every_user_once
     assert ours == sorted(made, key=lambda e: int(e.split("-")[1].split("@")[0]), reverse=True)
 
 
+def test_pages_of_a_search_keep_users_who_share_a_name_and_mix_both_kinds_of_match(
+    app: TestClient, admin_token: str
+) -> None:
+    """The order is by the value that matched: an email, or a lower-cased name that
+    several users may share (the page after one of them goes on by id)."""
+    tag = uuid.uuid4().hex[:8]
+    twins = {signup(app, name=f"Twin{tag}")["user"]["email"] for _ in range(5)}
+    by_email = signup(app, email=f"twin{tag}b@example.com")["user"]["email"]
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"query": f"TWIN{tag}", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = a("GET", app, "/admin/users", admin_token, params=query).json()
+        seen += [item["email"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert sorted(seen) == sorted([*twins, by_email])
+    assert seen[-1] == by_email  # "twin<tag>" sorts before "twin<tag>b@..."
+
+
 def test_show_gives_one_user_and_an_unknown_id_is_404(app: TestClient, admin_token: str) -> None:
     user = signup(app, name="Shown")["user"]
 

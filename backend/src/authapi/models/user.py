@@ -102,9 +102,10 @@ class User(SQLModel, table=True):
 
 
 # The admin search (repositories/users.search): a prefix of the address or of the
-# lower-cased name is a range scan of one of these. The unique ix_users_email serves
+# lower-cased name is a range read in order of one of these (names with their id,
+# for the page after a name many users share). The unique ix_users_email serves
 # the address on SQLite already; PostgreSQL's compares by the database's collation,
 # under which a range is not a prefix.
 _USERS = User.__table__  # type: ignore[attr-defined]
 Index("ix_users_email_bytewise", bytewise(_USERS.c.email)).ddl_if(dialect="postgresql")
-Index("ix_users_name_prefix", bytewise(func.lower(_USERS.c.name)))
+Index("ix_users_name_prefix", bytewise(func.lower(_USERS.c.name)), _USERS.c.id)

@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, not_, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from authapi.models import User
 from authapi.models.base import bytewise
@@ -131,52 +131,69 @@ def _next_prefix(prefix: str) -> str | None:
 
 
 def _starts_with(expression: Any, prefix: str) -> ColumnElement[bool]:
-    """`expression` starts with `prefix`, as a range an index can scan: compared byte
-    by byte, so no `LIKE` pattern is built from what an admin typed."""
-    low = bytewise(expression) >= prefix
+    """`expression` (compared byte by byte) starts with `prefix`, as a range an index
+    can scan: no `LIKE` pattern is built from what an admin typed."""
     high = _next_prefix(prefix)
-    return and_(low, bytewise(expression) < high) if high is not None else low
+    low = expression >= prefix
+    return and_(low, expression < high) if high is not None else low
+
+
+# A prefix search's place in its order: the key (the email, or the lower-cased name,
+# that matched) and the user's id.
+SearchKey = tuple[str, uuid.UUID]
 
 
 def search(
-    session: Session,
-    prefix: str | None,
-    limit: int,
-    *,
-    after_email: str | None = None,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    session: Session, prefix: str, limit: int, after: SearchKey | None = None
+) -> list[tuple[SearchKey, User]]:
+    """The users whose email or lower-cased name starts with `prefix` (lower-case),
+    ordered by the value that matched (then id), after `after`; each with its key.
+
+    Two streams, each an index range read in its index's order and cut at the limit
+    (so a prefix that matches a hundred thousand users reads a page of them, not all
+    of them): the users whose email matches, and those whose name does but not
+    their email (each user comes once). Their merge is one order, by key."""
+    rows: list[tuple[SearchKey, User]] = []
+    for statement in search_statements(prefix, limit, after):
+        rows += [((key, user.id), user) for user, key in session.execute(statement).all()]
+    rows.sort(key=lambda row: row[0])
+    return [row for row in rows if after is None or row[0] > after][:limit]
+
+
+def search_statements(
+    prefix: str, limit: int, after: SearchKey | None = None
+) -> tuple[Select[User, str], Select[User, str]]:
+    """search's two statements (their plans are tested on both databases)."""
+    email, name = bytewise(col(User.email)), bytewise(func.lower(col(User.name)))
+    by_email = select(User, email).where(_starts_with(email, prefix))
+    by_name = select(User, name).where(
+        _starts_with(name, prefix), not_(_starts_with(email, prefix))
+    )
+    if after is not None:
+        # Emails are unique: from the key on (the one equal to it is filtered by the
+        # caller). Names are not: a row value, served by (lower(name), id).
+        by_email = by_email.where(email >= after[0])
+        by_name = by_name.where(tuple_(name, col(User.id)) > tuple_(*after))
+    return (
+        by_email.order_by(email).limit(limit + 1),
+        by_name.order_by(name, col(User.id)).limit(limit),
+    )
+
+
+def newest(
+    session: Session, limit: int, before: tuple[datetime, uuid.UUID] | None = None
 ) -> list[User]:
-    """The admin console's listing. With a prefix (lower-case): the users whose email
-    or lower-cased name starts with it, by email, after `after_email`. Without: every
-    user, newest first, before the (created_at, id) of `before`."""
-    query = search_query(prefix, limit, after_email=after_email, before=before)
-    return list(session.exec(query).all())
+    """Every user, newest first, before the (created_at, id) of `before`."""
+    return list(session.exec(newest_statement(limit, before)).all())
 
 
-def search_query(
-    prefix: str | None,
-    limit: int,
-    *,
-    after_email: str | None = None,
-    before: tuple[datetime, uuid.UUID] | None = None,
+def newest_statement(
+    limit: int, before: tuple[datetime, uuid.UUID] | None = None
 ) -> SelectOfScalar[User]:
-    """search's statement (its plan is tested on both databases)."""
     query = select(User)
-    if prefix:
-        query = query.where(
-            or_(
-                _starts_with(col(User.email), prefix),
-                _starts_with(func.lower(col(User.name)), prefix),
-            )
-        )
-        if after_email is not None:
-            query = query.where(bytewise(col(User.email)) > after_email)
-        query = query.order_by(bytewise(col(User.email)))
-    else:
-        if before is not None:  # a row value: one index range on both databases
-            query = query.where(tuple_(col(User.created_at), col(User.id)) < tuple_(*before))
-        query = query.order_by(col(User.created_at).desc(), col(User.id).desc())
-    return query.limit(limit)
+    if before is not None:  # a row value: one index range on both databases
+        query = query.where(tuple_(col(User.created_at), col(User.id)) < tuple_(*before))
+    return query.order_by(col(User.created_at).desc(), col(User.id).desc()).limit(limit)
 
 
 def set_totp(

@@ -17,6 +17,7 @@ from authapi.deps import (
     AdminDep,
     AdminPrincipal,
     ClientInfoDep,
+    ReadsDep,
     UnitOfWorkDep,
     require_admin,
 )
@@ -42,6 +43,7 @@ from authapi.schemas.common import canonical_email
 from authapi.services.admin import Actor, AdminService, UserChanges
 from authapi.services.audit import ClientInfo, EventFilter
 from authapi.services.common import Principal
+from authapi.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -63,22 +65,26 @@ def _out(admin: AdminService, user: User) -> AdminUserOut:
 
 
 @router.get("/users", responses=problems(401, 403, 422))
-def list_users(
-    uow: UnitOfWorkDep,
+async def list_users(
+    reads: ReadsDep,
     admin: AdminDep,
     query: Annotated[SearchQuery | None, Query()] = None,
-    limit: Limit = 50,
+    limit: Limit = 20,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> AdminUserPage:
-    """Users whose email or name starts with `query` (any case), by email; without a
-    query, everyone, newest first. A page at a time."""
-    rows, next_cursor = admin.search(uow, query, limit, cursor)
-    return AdminUserPage(items=[_out(admin, user) for user in rows], next_cursor=next_cursor)
+    """Users whose email or name starts with `query` (any case), by the email or name
+    that matched; without a query, everyone, newest first. A page at a time."""
+
+    def page(uow: UnitOfWork) -> AdminUserPage:
+        rows, next_cursor = admin.search(uow, query, limit, cursor)
+        return AdminUserPage(items=[_out(admin, user) for user in rows], next_cursor=next_cursor)
+
+    return await reads.run(page)
 
 
 @router.get("/users/{user_id}", responses=problems(401, 403, 404, 422))
-def show_user(user_id: uuid.UUID, uow: UnitOfWorkDep, admin: AdminDep) -> AdminUserOut:
-    return _out(admin, admin.get(uow, user_id))
+async def show_user(user_id: uuid.UUID, reads: ReadsDep, admin: AdminDep) -> AdminUserOut:
+    return await reads.run(lambda uow: _out(admin, admin.get(uow, user_id)))
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses=problems(401, 403, 409, 422))
@@ -190,21 +196,22 @@ def delete_user(
 
 
 @router.get("/users/{user_id}/auth-events", responses=problems(401, 403, 404, 422))
-def user_auth_events(
+async def user_auth_events(
     user_id: uuid.UUID,
-    uow: UnitOfWorkDep,
+    reads: ReadsDep,
     admin: AdminDep,
     limit: Limit = 20,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> AuthEventPage:
     """One user's audit trail, newest first."""
-    rows, next_cursor = admin.events(uow, admin.get(uow, user_id), limit, cursor)
-    return _events(rows, next_cursor)
+    return await reads.run(
+        lambda uow: _events(*admin.events(uow, admin.get(uow, user_id), limit, cursor))
+    )
 
 
 @router.get("/auth-events", responses=problems(401, 403, 422))
-def security_log(
-    uow: UnitOfWorkDep,
+async def security_log(
+    reads: ReadsDep,
     admin: AdminDep,
     event_type: Annotated[
         str | None, Query(alias="type", max_length=32, pattern=EVENT_TYPE)
@@ -223,8 +230,7 @@ def security_log(
         email=canonical_email(email, lookup=True) if email else None,
         since=since,
     )
-    rows, next_cursor = admin.security_log(uow, where, limit, cursor)
-    return _events(rows, next_cursor)
+    return await reads.run(lambda uow: _events(*admin.security_log(uow, where, limit, cursor)))
 
 
 @router.post("/users/{user_id}/impersonate", responses=problems(401, 403, 404, 409, 422))

@@ -109,27 +109,27 @@ class AdminService:
         self, uow: UnitOfWork, query: str | None, limit: int, cursor: str | None
     ) -> tuple[list[User], str | None]:
         """A page of users: those whose email or name starts with `query` (any case),
-        by email; without one, everyone, newest first. The cursor says which."""
-        prefix = query.lower() if query else None
-        after = _UserCursor.decode(cursor, by_email=prefix is not None) if cursor else None
-        rows = users.search(
+        by the email or name that matched; without one, everyone, newest first. The
+        cursor says which listing it continues."""
+        if query:
+            after = _decode_cursor(cursor, "k") if cursor else None
+            found = users.search(uow.session, query.lower(), limit + 1, after)
+            page = [user for _, user in found[:limit]]
+            last = found[limit - 1][0] if len(found) > limit else None
+            return page, _encode_cursor("k", *last) if last else None
+        before = _decode_cursor(cursor, "c") if cursor else None
+        rows = users.newest(
             uow.session,
-            prefix,
             limit + 1,
-            after_email=after.email if after else None,
-            before=after.created if after else None,
+            (datetime.fromisoformat(before[0]), before[1]) if before else None,
         )
         page, more = rows[:limit], len(rows) > limit
-        last = page[-1] if more and page else None
-        next_cursor = None
-        if last is not None:
-            marker = (
-                _UserCursor(email=last.email)
-                if prefix
-                else _UserCursor(created=(last.created_at, last.id))
-            )
-            next_cursor = marker.encode()
-        return page, next_cursor
+        newest_last = page[-1] if more else None
+        return page, (
+            _encode_cursor("c", newest_last.created_at.isoformat(), newest_last.id)
+            if newest_last
+            else None
+        )
 
     def is_disabled(self, user: User) -> bool:
         return user.is_disabled(self._clock())
@@ -315,43 +315,33 @@ class AdminService:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _UserCursor:
-    """Where a page of users ended: the last email of a search, or the (created_at,
-    id) of the last user of the newest-first listing."""
+def _encode_cursor(kind: str, key: str, user_id: uuid.UUID) -> str:
+    """Where a page of users ended: `k` a search's (key, id), `c` the newest-first
+    listing's (created_at, id)."""
+    raw = f"{kind}|{user_id.hex}|{key}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
-    email: str | None = None
-    created: tuple[datetime, uuid.UUID] | None = None
 
-    def encode(self) -> str:
-        if self.created is not None:
-            raw = f"c|{self.created[0].isoformat()}|{self.created[1].hex}"
-        else:
-            raw = f"e|{self.email}"
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, cursor: str, *, by_email: bool) -> _UserCursor:
-        try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            kind, _, rest = raw.partition("|")
-            if by_email and kind == "e" and rest and "\x00" not in rest:
-                return cls(email=rest)
-            if not by_email and kind == "c":
-                created_at, _, user_id = rest.partition("|")
-                when = datetime.fromisoformat(created_at)
-                if when.tzinfo is None:
-                    raise ValueError("naive cursor time")
-                return cls(created=(when.astimezone(UTC), uuid.UUID(hex=user_id)))
+def _decode_cursor(cursor: str, kind: str) -> tuple[str, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        found_kind, user_id, key = raw.split("|", 2)
+        if found_kind != kind or not key or "\x00" in key:
             raise ValueError("a cursor of another listing")
-        except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-            raise errors.ValidationFailed(
-                "The cursor is not valid.",
-                errors=[
-                    {
-                        "field": "cursor",
-                        "message": "Use a next_cursor value as given, with the same query.",
-                        "code": "invalid_cursor",
-                    }
-                ],
-            ) from None
+        if kind == "c":
+            when = datetime.fromisoformat(key)
+            if when.tzinfo is None:
+                raise ValueError("naive cursor time")
+            key = when.astimezone(UTC).isoformat()
+        return key, uuid.UUID(hex=user_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise errors.ValidationFailed(
+            "The cursor is not valid.",
+            errors=[
+                {
+                    "field": "cursor",
+                    "message": "Use a next_cursor value as given, with the same query.",
+                    "code": "invalid_cursor",
+                }
+            ],
+        ) from None
