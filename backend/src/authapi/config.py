@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     email_verify_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60, le=30 * 24 * 3600)
     password_reset_url: str = "http://127.0.0.1:5173/#/reset-password?token={token}"  # noqa: S105
     email_verify_url: str = "http://127.0.0.1:5173/#/verify-email?token={token}"
+    org_invite_url: str = "http://127.0.0.1:5173/#/accept-invite?token={token}"
     mail_rate_limit: str = "3/hour"
     # The ceiling for one address whoever asks: above MAIL_RATE_LIMIT (per address and
     # requesting client), so that a stranger spending their count cannot silence it.
@@ -237,7 +238,7 @@ class Settings(BaseSettings):
             raise ValueError("CORS_ORIGINS must list origins explicitly; '*' is not allowed")
         return [origin.rstrip("/") for origin in value]
 
-    @field_validator("password_reset_url", "email_verify_url")
+    @field_validator("password_reset_url", "email_verify_url", "org_invite_url")
     @classmethod
     def _link_template(cls, value: str) -> str:
         if "{token}" not in value:

@@ -37,6 +37,7 @@ from authapi.services.login import LoginService
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
 from authapi.services.oauth import OAuthService
+from authapi.services.orgs import OrgService
 from authapi.services.passkeys import PasskeyService
 from authapi.services.passwords import common_passwords
 from authapi.services.retention import RetentionService
@@ -239,6 +240,10 @@ class Container:
     @cached_property
     def email_links(self) -> EmailLinkService:
         return EmailLinkService(hasher=self.hasher, throttle=self.throttle, mail=self.mail)
+
+    @cached_property
+    def orgs(self) -> OrgService:
+        return OrgService(mail=self.mail)
 
     @cached_property
     def admin(self) -> AdminService:

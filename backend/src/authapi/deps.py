@@ -23,6 +23,7 @@ from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
 from authapi.services.oauth import OAuthService
+from authapi.services.orgs import OrgService
 from authapi.services.passkeys import PasskeyService
 from authapi.services.sessions import SessionService
 from authapi.transport import RefreshTransport
@@ -118,6 +119,10 @@ async def get_passkeys(request: Request) -> PasskeyService:
     return container_of(request).passkeys
 
 
+async def get_orgs(request: Request) -> OrgService:
+    return container_of(request).orgs
+
+
 async def get_admin(request: Request) -> AdminService:
     return container_of(request).admin
 
@@ -136,6 +141,7 @@ OAuthDep = Annotated[OAuthService, Depends(get_oauth)]
 IdentitiesDep = Annotated[IdentityService, Depends(get_identities)]
 PasskeysDep = Annotated[PasskeyService, Depends(get_passkeys)]
 AdminDep = Annotated[AdminService, Depends(get_admin)]
+OrgsDep = Annotated[OrgService, Depends(get_orgs)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):

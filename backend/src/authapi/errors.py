@@ -305,6 +305,30 @@ class ImpersonationForbidden(AppError):
     detail = "An impersonated session cannot change how the account signs in."
 
 
+class SlugTaken(AppError):
+    status = 409
+    code = "slug_taken"
+    detail = "Another organization uses this slug."
+
+
+class AlreadyMember(AppError):
+    status = 409
+    code = "already_member"
+    detail = "This address belongs to a member of the organization already."
+
+
+class LastOwner(AppError):
+    status = 409
+    code = "last_owner"
+    detail = "This is the organization's last owner: make another member an owner first."
+
+
+class InvitationEmailMismatch(AppError):
+    status = 403
+    code = "invitation_email_mismatch"
+    detail = "This invitation is for another address: sign in with the invited one."
+
+
 class OAuthRedirect(AppError):
     """A social sign-in refused at its callback: the browser goes back to the SPA with
     `error=<code>` in the URL (the handler answers 302), and the request's writes are

@@ -19,7 +19,18 @@ from authapi.handlers import install_error_handlers
 from authapi.metrics import MetricsMiddleware
 from authapi.middleware import RequestContextMiddleware
 from authapi.rate_limit import register_limits
-from authapi.routers import account, admin, audit, auth, health, jwks, mfa, oauth, passkeys
+from authapi.routers import (
+    account,
+    admin,
+    audit,
+    auth,
+    health,
+    jwks,
+    mfa,
+    oauth,
+    orgs,
+    passkeys,
+)
 from authapi.routers.docs import install_docs
 from authapi.routers.responses import install_problem_openapi
 
@@ -53,6 +64,8 @@ ROUTERS = (
     passkeys.router,
     passkeys.login_router,
     admin.router,
+    orgs.router,
+    orgs.mailing_router,
 )
 # Limits per client IP; endpoints in one group share one count. login and token
 # check the same credentials: one count, so two endpoints do not double an
@@ -67,6 +80,7 @@ LIMITED: dict[str, list[Callable[..., Any]]] = {
     "refresh": [auth.refresh],
     "oauth": [oauth.authorize, oauth.callback, oauth.exchange],
     "passkey": [passkeys.login_options, passkeys.login],
+    "org_invite": [orgs.invite],
 }
 # Exposed to pages of CORS_ORIGINS: the request id and the limit headers.
 EXPOSED_HEADERS = [

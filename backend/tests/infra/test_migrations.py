@@ -36,6 +36,9 @@ APP_TABLES = {
     "oauth_flows",
     "passkeys",
     "webauthn_ceremonies",
+    "organizations",
+    "org_memberships",
+    "org_invitations",
 }
 
 
@@ -293,13 +296,16 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
 
     run_migrations(empty_database_url, "0005", down=True)
 
-    # Down to 0005 leaves the tables before job_leases (and those 0008, 0009 added).
+    # Down to 0005 leaves the tables before job_leases (and those 0008 on added).
     before = APP_TABLES - {
         "job_leases",
         "identities",
         "oauth_flows",
         "passkeys",
         "webauthn_ceremonies",
+        "organizations",
+        "org_memberships",
+        "org_invitations",
     }
     assert table_names(engine) == before | {"alembic_version"}
     assert not RETENTION_INDEXES & index_names(engine)
@@ -561,6 +567,28 @@ def test_admin_migration_keeps_users_as_plain_users_and_comes_down(
     )
     assert "impersonator_id" not in {c["name"] for c in inspect(engine).get_columns("sessions")}
     assert "actor_id" not in {c["name"] for c in inspect(engine).get_columns("auth_events")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
+            "kept@example.com"
+        )
+
+
+def test_organizations_migration_keeps_users_and_comes_down(
+    empty_database_url: str, engine: Engine
+) -> None:
+    run_migrations(empty_database_url, "0010")
+    insert_account(engine, "kept@example.com", mfa=False, verified=1)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    assert {"organizations", "org_memberships", "org_invitations"} <= table_names(engine)
+
+    run_migrations(empty_database_url, "0010", down=True)
+
+    assert {"organizations", "org_memberships", "org_invitations"}.isdisjoint(table_names(engine))
+    columns = {c["name"] for c in inspect(engine).get_columns("mail_outbox")}
+    assert "invitation_id" not in columns
     with engine.connect() as connection:
         assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
             "kept@example.com"

@@ -5,6 +5,7 @@ from authapi.models.identity import Identity
 from authapi.models.job_lease import JobLease
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.oauth_flow import OAuthFlow
+from authapi.models.org import Invitation, Membership, Organization, OrgRole
 from authapi.models.outbox import MailKind, MailStatus, OutboxMessage
 from authapi.models.passkey import Passkey
 from authapi.models.recovery_code import RecoveryCode
@@ -19,12 +20,16 @@ __all__ = [
     "AuthSession",
     "CeremonyPurpose",
     "Identity",
+    "Invitation",
     "JobLease",
     "Link",
     "LinkPurpose",
     "MailKind",
     "MailStatus",
+    "Membership",
     "OAuthFlow",
+    "OrgRole",
+    "Organization",
     "OutboxMessage",
     "Passkey",
     "RecoveryCode",

@@ -61,6 +61,16 @@ class AuthEventType(enum.StrEnum):
     PASSKEY_LOGIN = "passkey_login"
     PASSKEY_FAILED = "passkey_failed"
     PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"
+    # Organizations: `user_id` the one who acted, `reason` the org's id, `email` the
+    # member's or the invited address where there is one.
+    ORG_CREATED = "org_created"
+    ORG_DELETED = "org_deleted"
+    MEMBER_ADDED = "member_added"
+    MEMBER_ROLE_CHANGED = "member_role_changed"
+    MEMBER_REMOVED = "member_removed"
+    INVITATION_SENT = "invitation_sent"
+    INVITATION_REVOKED = "invitation_revoked"
+    INVITATION_ACCEPTED = "invitation_accepted"
 
 
 class AuthEvent(SQLModel, table=True):

@@ -24,6 +24,8 @@ class MailKind(enum.StrEnum):
     EMAIL_IN_USE_NOTICE = "email_in_use_notice"
     PASSKEY_ADDED_NOTICE = "passkey_added_notice"
     PASSKEY_REMOVED_NOTICE = "passkey_removed_notice"
+    # An invitation to an org (`invitation_id`): its link is minted when composed.
+    ORG_INVITATION = "org_invitation"
 
 
 class MailStatus(enum.StrEnum):
@@ -53,6 +55,14 @@ class OutboxMessage(SQLModel, table=True):
         sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     )
     kind: str = Field(sa_column=Column(String(32), nullable=False))
+    # The invitation an `org_invitation` mail is for; revoking or answering it, or
+    # deleting the org, leaves the mail nothing to send.
+    invitation_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            Uuid(), ForeignKey("org_invitations.id", ondelete="CASCADE"), nullable=True
+        ),
+    )
     to_address: str = Field(sa_column=Column(String(EMAIL_MAX_LENGTH), nullable=False))
     body: str | None = Field(default=None, sa_column=Column(Text()))
     status: str = Field(

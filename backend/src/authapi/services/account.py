@@ -33,6 +33,7 @@ from authapi.services.common import (
     within_limit,
 )
 from authapi.services.mail import MailService
+from authapi.services.orgs import leave_every_org
 from authapi.services.passwords import require_strong
 from authapi.services.pending import void_pending
 from authapi.unit_of_work import UnitOfWork
@@ -41,7 +42,9 @@ from authapi.unit_of_work import UnitOfWork
 def erase_user(session: Session, user: User) -> None:
     """Delete the user with their sessions, links, recovery codes and mail; their audit
     rows stay (with their user_id) but lose the email address. Shared by self-service
-    deletion and `python -m authapi users delete`."""
+    deletion and `python -m authapi users delete`. Refused (409 last_owner) while the
+    user is the last owner of an org with other members."""
+    leave_every_org(session, user)
     auth_events.erase_email(session, user.id, user.email)
     links.delete_for_user(session, user.id)
     recovery_codes.delete_for_user(session, user.id)

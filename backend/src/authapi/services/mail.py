@@ -22,9 +22,9 @@ from sqlmodel import Session
 
 from authapi import metrics
 from authapi.config import Settings
-from authapi.models import Link, LinkPurpose, MailKind, OutboxMessage, User
+from authapi.models import Invitation, Link, LinkPurpose, MailKind, OutboxMessage, User
 from authapi.models.base import utcnow
-from authapi.repositories import links, outbox, users
+from authapi.repositories import invitations, links, orgs, outbox, users
 from authapi.security import new_link_token
 from authapi.services import mail_text
 from authapi.unit_of_work import UnitOfWork
@@ -125,6 +125,18 @@ class MailService:
             body = mail_text.EMAIL_IN_USE_NOTICE.format(email=owner.email)
             self._queue_notice(uow, MailKind.EMAIL_IN_USE_NOTICE, owner, owner.email, body)
 
+    def queue_invitation(self, uow: UnitOfWork, invitation: Invitation, requester: str) -> bool:
+        """Queue the invitation's mail, unless the address had its mail limit (False:
+        the caller answers 429, the inviter can try again later)."""
+        kind = MailKind.ORG_INVITATION
+        if not self._allowed(kind, invitation.email, requester):
+            return False
+        message = OutboxMessage(
+            kind=kind.value, to_address=invitation.email, invitation_id=invitation.id
+        )
+        self._queue(uow, message)
+        return True
+
     def _queue_notice(
         self, uow: UnitOfWork, kind: MailKind, user: User, to_address: str, body: str
     ) -> None:
@@ -141,8 +153,12 @@ class MailService:
         """The mail to send for a queued message, or None when there is nothing to
         send any more (the account is gone, disabled, or its address changed)."""
         kind = MailKind(message.kind)
-        has_link = kind in mail_text.LINK_TEMPLATES
-        body = self._link_body(session, kind, message) if has_link else message.body
+        if kind is MailKind.ORG_INVITATION:
+            body = self._invitation_body(session, message)
+        elif kind in mail_text.LINK_TEMPLATES:
+            body = self._link_body(session, kind, message)
+        else:
+            body = message.body
         if body is None:
             return None
         mail = EmailMessage()
@@ -154,6 +170,35 @@ class MailService:
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(body)
         return mail
+
+    def _invitation_body(self, session: Session, message: OutboxMessage) -> str | None:
+        """Mint the invitation's token now (only its hash is kept, replacing any
+        earlier one), if the invitation is still pending."""
+        if not outbox.hold(session, message.id) or message.invitation_id is None:
+            return None
+        invitation = invitations.get(session, message.invitation_id)
+        now = self._clock()
+        if (
+            invitation is None
+            or invitation.accepted_at is not None
+            or invitation.revoked_at is not None
+            or invitation.expires_at <= now
+        ):
+            return None
+        org = orgs.get(session, invitation.org_id)
+        if org is None:
+            return None
+        inviter = users.get_by_id(session, invitation.invited_by) if invitation.invited_by else None
+        token, token_hash = new_link_token()
+        invitations.set_token_hash(session, invitation.id, token_hash)
+        return mail_text.ORG_INVITATION.format(
+            inviter=(inviter.name or inviter.email) if inviter else "Someone",
+            email=invitation.email,
+            org=org.name,
+            role="an " + invitation.role if invitation.role in ("owner", "admin") else "a member",
+            url=self._settings.org_invite_url.replace("{token}", token),
+            expires=invitation.expires_at.strftime("%Y-%m-%d %H:%M"),
+        )
 
     def _link_body(self, session: Session, kind: MailKind, message: OutboxMessage) -> str | None:
         # First, the message's row lock: a void_pending (password change, reset,

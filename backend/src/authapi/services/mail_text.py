@@ -14,6 +14,7 @@ SUBJECTS = {
     MailKind.EMAIL_IN_USE_NOTICE: "Someone tried to use your email address",
     MailKind.PASSKEY_ADDED_NOTICE: "A passkey was added to your account",
     MailKind.PASSKEY_REMOVED_NOTICE: "A passkey was removed from your account",
+    MailKind.ORG_INVITATION: "You are invited to an organization",
 }
 
 VERIFY = """Hello,
@@ -107,3 +108,15 @@ remove the passkeys you do not know, and contact support.
 """
 PASSKEY_ADDED = "It can now sign in to the account on its own, and answer the second step."
 PASSKEY_REMOVED = "It no longer signs in to the account."
+
+
+ORG_INVITATION = """Hello,
+
+{inviter} invited {email} to join the organization "{org}" as {role}. To accept,
+sign in (or sign up) with this address and open this link:
+
+{url}
+
+The link works once and expires on {expires} UTC. If you do not know {inviter},
+ignore this mail.
+"""
