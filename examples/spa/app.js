@@ -723,6 +723,128 @@ $("admin-search-form").addEventListener("submit", (event) => {
 });
 $("admin-more").addEventListener("click", () => searchUsers(true));
 
+// -- organizations: mine, members and roles, invitations ------------------------------
+
+let currentOrg = null; // the org whose members the page shows
+let inviteToken = null; // from an invitation link, kept in memory until accepted
+
+async function showOrgs() {
+  const result = await call("GET", "/orgs");
+  $("org-list").replaceChildren();
+  if (!result || !result.response.ok) return;
+  for (const org of result.data) {
+    const item = document.createElement("li");
+    item.dataset.slug = org.slug;
+    item.append(`${org.name} (${org.slug}), you are ${org.role} `, button("Open", () => openOrg(org)));
+    $("org-list").append(item);
+  }
+}
+
+async function openOrg(org) {
+  currentOrg = org;
+  $("org-title").textContent = `${org.name}: members`;
+  $("org-detail").hidden = false;
+  const me = (await call("GET", "/auth/me")) || {};
+  const myId = me.data && me.data.id;
+  const members = await call("GET", `/orgs/${org.id}/members`);
+  $("org-members").replaceChildren();
+  if (!members || !members.response.ok) return;
+  for (const member of members.data) {
+    const item = document.createElement("li");
+    item.dataset.email = member.email;
+    item.append(`${member.email}: ${member.role} `);
+    const role = document.createElement("select");
+    for (const name of ["member", "admin", "owner"]) role.add(new Option(name, name, false, name === member.role));
+    role.addEventListener("change", async () => {
+      const changed = await call("PATCH", `/orgs/${org.id}/members/${member.user_id}`, { role: role.value });
+      await openOrg(org); // (its calls clear the notice: say what happened after them)
+      if (changed && changed.response.ok) note(`${member.email} is ${changed.data.role} now.`);
+      else if (changed && changed.data && changed.data.code === "last_owner") note("The org needs another owner first.");
+    });
+    const leaving = member.user_id === myId;
+    item.append(
+      role,
+      button(leaving ? "Leave" : "Remove", async () => {
+        const removed = await call("DELETE", `/orgs/${org.id}/members/${member.user_id}`);
+        if (removed && removed.response.status === 204) {
+          if (leaving) $("org-detail").hidden = true;
+          else await openOrg(org);
+          await showOrgs();
+          note(leaving ? `You left ${org.name}.` : `${member.email} is no longer a member.`);
+        } else if (removed && removed.data && removed.data.code === "last_owner") {
+          note("The last owner cannot leave: make another member an owner first.");
+        }
+      }),
+    );
+    $("org-members").append(item);
+  }
+  await showInvitations(org);
+}
+
+async function showInvitations(org) {
+  $("org-invitations").replaceChildren();
+  if (!["owner", "admin"].includes(org.role)) return;
+  const pending = await call("GET", `/orgs/${org.id}/invitations`);
+  if (!pending || !pending.response.ok) return;
+  for (const invitation of pending.data) {
+    const item = document.createElement("li");
+    item.append(
+      `invited: ${invitation.email} as ${invitation.role}, until ${invitation.expires_at.slice(0, 10)} `,
+      button("Revoke", async () => {
+        await call("DELETE", `/orgs/${org.id}/invitations/${invitation.id}`);
+        await showInvitations(org);
+      }),
+    );
+    $("org-invitations").append(item);
+  }
+}
+
+$("org-create-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { name: $("org-name").value, slug: $("org-slug").value };
+  const created = await call("POST", "/orgs", body);
+  if (created && created.response.status === 201) {
+    $("org-create-form").reset();
+    await showOrgs();
+    await openOrg(created.data);
+    note(`${created.data.name} is created: you are its owner.`);
+  } else if (created && created.data && created.data.code === "slug_taken") {
+    note("Another organization uses this slug: choose another.");
+  }
+});
+
+$("org-invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!currentOrg) return;
+  const body = { email: $("invite-email").value, role: $("invite-role").value };
+  const sent = await call("POST", `/orgs/${currentOrg.id}/invitations`, body);
+  if (sent && sent.response.status === 201) {
+    $("org-invite-form").reset();
+    await showInvitations(currentOrg);
+    note(`An invitation is on its way to ${sent.data.email}.`);
+  } else if (sent && sent.data && sent.data.code === "already_member") {
+    note("That address belongs to a member already.");
+  }
+});
+
+$("accept-invite-button").addEventListener("click", async () => {
+  if (!inviteToken) {
+    note("This page needs the link from the invitation mail.");
+    return;
+  }
+  const accepted = await call("POST", "/orgs/invitations/accept", { token: inviteToken });
+  if (accepted && accepted.response.ok) {
+    inviteToken = null;
+    note(`You joined ${accepted.data.name} as ${accepted.data.role}.`, { href: "#/orgs", text: "Your organizations" });
+    return;
+  }
+  const code = accepted && accepted.data && accepted.data.code;
+  if (code === "invitation_email_mismatch") note("This invitation is for another address: log in with that one.", { href: "#/", text: "Home" });
+  else if (code === "email_not_verified") note("Confirm your address first (the link in your signup mail), then accept.");
+  else if (code === "link_invalid") note("This invitation is used, revoked or expired: ask for a new one.");
+  else if (accepted && accepted.response.status === 401) note("Log in first with the invited address, then come back here.", { href: "#/", text: "Log in" });
+});
+
 // -- hash routes ---------------------------------------------------------------
 // The page is named in location.hash ("#/reset-password?token=..."), the API base in
 // location.search ("?api=..."): links such as href="#/" keep the API base.
@@ -730,6 +852,13 @@ $("admin-more").addEventListener("click", () => searchUsers(true));
 const ROUTES = {
   home: null,
   admin: () => searchUsers(false),
+  orgs: () => showOrgs(),
+  "accept-invite": (params) => {
+    // The token leaves the address bar at once; it waits in memory for the accept.
+    inviteToken = params.get("token") || inviteToken;
+    if (params.get("token")) history.replaceState(null, "", "#/accept-invite");
+    note(inviteToken ? "Log in with the invited address if you have not, then accept." : "This page needs the link from the invitation mail.", inviteToken && !accessToken ? { href: "#/", text: "Log in" } : undefined);
+  },
   "forgot-password": null,
   mfa: null,
   linked: () => showIdentities(),

@@ -396,3 +396,18 @@ def test_set_role_makes_the_first_admin_and_keeps_the_last_one(
     assert_one_line_error(demoted, "last administrator")
     (shown,) = cli(["show", email])
     assert "role:            admin" in shown.out
+
+
+def test_show_lists_the_organizations_with_the_role_in_each(
+    cli: Callable[..., list[Run]], api: TestClient
+) -> None:
+    body = signup(api)
+    email, token = body["user"]["email"], body["access_token"]
+    slug = f"acme-{uuid.uuid4().hex[:8]}"
+    made = api.post("/orgs", json={"name": "Acme", "slug": slug}, headers=bearer(token))
+    assert made.status_code == 201, made.text
+
+    (shown,) = cli(["show", email])
+
+    assert shown.code == 0, shown
+    assert f"org:             Acme ({slug}), owner" in shown.out

@@ -20,10 +20,12 @@ from authapi.jobs import JOB_NAME, PruneJob
 from authapi.models import (
     AuthEvent,
     AuthSession,
+    Invitation,
     JobLease,
     Link,
     MailStatus,
     OAuthFlow,
+    Organization,
     OutboxMessage,
     RefreshToken,
     User,
@@ -110,6 +112,13 @@ def ceremony(now: datetime, **values: Any) -> WebAuthnCeremony:
     )
 
 
+def invitation(org: Organization, now: datetime, **values: Any) -> Invitation:
+    values.setdefault("expires_at", now + 7 * DAY)
+    return Invitation(
+        org_id=org.id, email=f"{uuid.uuid4().hex}@example.com", role="member", **values
+    )
+
+
 def mail(user: User, status: MailStatus, **values: Any) -> OutboxMessage:
     return OutboxMessage(
         user_id=user.id, kind="password_changed", to_address=user.email, status=status.value,
@@ -141,6 +150,15 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     add_all(engine, in_flight, flow(now, used_at=now), flow(now, expires_at=now - DAY))
     pending = ceremony(now)
     add_all(engine, pending, ceremony(now, used_at=now), ceremony(now, expires_at=now))
+    org = Organization(name="Acme", slug=f"acme-{uuid.uuid4().hex[:8]}")
+    add_all(engine, org)
+    open_invitations = [invitation(org, now), invitation(org, now, accepted_at=now)]
+    add_all(
+        engine,
+        *open_invitations,
+        invitation(org, now, expires_at=now - DAY),
+        invitation(org, now, expires_at=now, revoked_at=now - DAY),
+    )
     kept_mail = [
         mail(user, MailStatus.QUEUED),
         mail(user, MailStatus.QUEUED, attempts=3, next_attempt_at=now + DAY, last_error="x"),
@@ -165,6 +183,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
         "refresh_tokens": 5,
         "sessions": 2,
         "links": 2,
+        "org_invitations": 2,
         "oauth_flows": 2,
         "webauthn_ceremonies": 2,
         "mail_outbox": 3,
@@ -175,6 +194,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     assert ids(engine, Link) == {unused.id}
     assert ids(engine, OAuthFlow) == {in_flight.id}
     assert ids(engine, WebAuthnCeremony) == {pending.id}
+    assert ids(engine, Invitation) == {i.id for i in open_invitations}
     assert ids(engine, OutboxMessage) == {m.id for m in kept_mail}
     assert ids(engine, AuthEvent) == {e.id for e in kept_events}
     assert ids(engine, User) == {user.id}

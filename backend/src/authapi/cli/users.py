@@ -144,6 +144,7 @@ def _show(service: AdminService, uow: UnitOfWork, args: argparse.Namespace) -> N
             )
             for passkey in detail.passkeys
         ),
+        *(("org", f"{org.name} ({org.slug}), {role}") for org, role in detail.orgs),
     ]
     for label, value in fields:
         print(f"{label + ':':<17}{value}")

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from authapi.models import (
     AuthEvent,
     AuthSession,
+    Invitation,
     Link,
     MailStatus,
     OAuthFlow,
@@ -91,6 +92,13 @@ def delete_spent_ceremonies(session: Session, now: datetime, limit: int) -> int:
         .limit(limit)
     )
     return _delete_batch(session, WebAuthnCeremony, chosen)
+
+
+def delete_ended_invitations(session: Session, now: datetime, limit: int) -> int:
+    """Invitations past their end: accepted, revoked or not, none works any more (the
+    audit trail keeps what happened)."""
+    chosen = sa_select(col(Invitation.id)).where(col(Invitation.expires_at) <= now).limit(limit)
+    return _delete_batch(session, Invitation, chosen)
 
 
 def delete_finished_mail(

@@ -17,10 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from authapi import errors
-from authapi.models import AuthEvent, AuthEventType, Identity, MailKind, Passkey, User
+from authapi.models import (
+    AuthEvent,
+    AuthEventType,
+    Identity,
+    MailKind,
+    Organization,
+    Passkey,
+    User,
+)
 from authapi.models.base import utcnow
 from authapi.models.user import UserRole
-from authapi.repositories import identities, passkeys, sessions, users
+from authapi.repositories import identities, orgs, passkeys, sessions, users
 from authapi.security import PasswordHasher
 from authapi.services import audit, factors
 from authapi.services.account import erase_user
@@ -58,6 +66,7 @@ class UserDetail:
     active_sessions: int
     identities: Sequence[Identity]  # the provider accounts that sign in to it
     passkeys: Sequence[Passkey]
+    orgs: Sequence[tuple[Organization, str]]  # each with the user's role in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,7 @@ class AdminService:
             sessions.count_active(uow.session, user.id, self._clock()),
             identities.list_for_user(uow.session, user.id),
             passkeys.list_for_user(uow.session, user.id),
+            orgs.list_for_user(uow.session, user.id),
         )
 
     def events(

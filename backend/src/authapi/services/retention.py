@@ -3,8 +3,8 @@
 What goes, and when:
 - sessions expired or revoked more than SESSION_GRACE ago, with their refresh tokens
   (their tokens died with them; the grace keeps "logged out on ..." visible a while);
-- links used or expired (no request can use them again), and social sign-in flows
-  and passkey ceremonies likewise;
+- links used or expired (no request can use them again), and social sign-in flows,
+  passkey ceremonies and org invitations past their end likewise;
 - mail sent or dropped more than FINISHED_MAIL_GRACE ago (its body is already
   erased; a day lets support confirm a delivery), and mail that failed for good more
   than FAILED_MAIL_GRACE ago (kept long enough for an operator to read `last_error`);
@@ -79,6 +79,7 @@ class RetentionService:
             ),
             ("sessions", lambda s: retention.delete_ended_sessions(s, sessions_cutoff, limit)),
             ("links", lambda s: retention.delete_spent_links(s, now, limit)),
+            ("org_invitations", lambda s: retention.delete_ended_invitations(s, now, limit)),
             ("oauth_flows", lambda s: retention.delete_spent_oauth_flows(s, now, limit)),
             (
                 "webauthn_ceremonies",
