@@ -99,6 +99,15 @@ SEMANTIC_REFUSALS = {
     "POST /auth/mfa/totp/confirm",
     "POST /auth/mfa/totp/disable",
     "POST /auth/mfa/recovery-codes",
+    # Names and reasons (control characters, refused by a validator), a random token
+    # of an invitation that does not exist, the past `until` of a disable.
+    "POST /orgs",
+    "PATCH /orgs/{org_id}",
+    "POST /orgs/invitations/accept",
+    "POST /orgs/{org_id}/invitations",
+    "POST /admin/users",
+    "PATCH /admin/users/{user_id}",
+    "POST /admin/users/{user_id}/disable",
 }
 
 
