@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +24,9 @@ STRONG_PASSWORD = "Correct7Horse!"
 
 # Fast hashing in tests that are not about hashing cost; tests about it set their own.
 FAST_ROUNDS = 4
+
+
+T = TypeVar("T")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -105,6 +109,24 @@ def signup(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Each call in a thread of its own, released together from a barrier (the way
+    racing clients arrive); their results in the order given."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], T]) -> None:
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ security log, and impersonation."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from api.api_helpers import assert_problem, login, login_token, parse_utc, token
 from authapi.models import User
 from authapi.services.admin import SHELL_ACTOR
 from smtp_sink import Mailbox, link_token
-from support import STRONG_PASSWORD, bearer, signup, unique_email
+from support import STRONG_PASSWORD, at_once, bearer, signup, unique_email
 
 NEW_PASSWORD = "Fresh7Lantern!"
 
@@ -542,22 +541,12 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
     client, first = only_admin(make_client, mailbox)
     second, second_user = make_admin(client)
     first_user = a("GET", client, "/auth/me", first).json()
-    barrier = threading.Barrier(2)
-    answers: list[int] = []
 
-    def demote(token: str, target: dict[str, Any]) -> None:
-        barrier.wait()
-        response = a("PATCH", client, f"/admin/users/{target['id']}", token, json={"role": "user"})
-        answers.append(response.status_code)
+    def demote(token: str, target: dict[str, Any]) -> Callable[[], int]:
+        path = f"/admin/users/{target['id']}"
+        return lambda: a("PATCH", client, path, token, json={"role": "user"}).status_code
 
-    threads = [
-        threading.Thread(target=demote, args=(first, second_user)),
-        threading.Thread(target=demote, args=(second, first_user)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(demote(first, second_user), demote(second, first_user))
 
     # The loser is refused (409), or found itself demoted first (403).
     winner, loser = sorted(answers)

@@ -5,7 +5,6 @@ deletion rule."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from api.api_helpers import assert_problem
 from authapi.models import Invitation, User
 from smtp_sink import Mailbox, link_token
 from smtp_sink import body as body_of
-from support import STRONG_PASSWORD, bearer, signup, unique_email
+from support import STRONG_PASSWORD, at_once, bearer, signup, unique_email
 
 
 @pytest.fixture
@@ -45,13 +44,17 @@ class Person:
         self.id: str = created["user"]["id"]
         self.email: str = created["user"]["email"]
         if verified:
-            with Session(engine_of(client)) as session:
-                session.execute(
-                    update(User)
-                    .where(User.id == uuid.UUID(self.id))  # type: ignore[arg-type]
-                    .values(email_verified_at=datetime.now(UTC))
-                )
-                session.commit()
+            self.verify()
+
+    def verify(self) -> None:
+        """What following the signup mail's link does, written directly."""
+        with Session(engine_of(self.client)) as session:
+            session.execute(
+                update(User)
+                .where(User.id == uuid.UUID(self.id))  # type: ignore[arg-type]
+                .values(email_verified_at=datetime.now(UTC))
+            )
+            session.commit()
 
     def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return self.client.request(method, path, json=body, headers=bearer(self.token))
@@ -290,22 +293,12 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(
     first, second = Person(app, "first"), Person(app, "second")
     org = new_org(first)
     join(mailbox, first, org, second, "owner")
-    barrier = threading.Barrier(2)
-    answers: list[int] = []
 
-    def demote(actor: Person, target: Person) -> None:
-        barrier.wait()
+    def demote(actor: Person, target: Person) -> Callable[[], int]:
         path = f"/orgs/{org['id']}/members/{target.id}"
-        answers.append(actor.call("PATCH", path, {"role": "member"}).status_code)
+        return lambda: actor.call("PATCH", path, {"role": "member"}).status_code
 
-    threads = [
-        threading.Thread(target=demote, args=(first, second)),
-        threading.Thread(target=demote, args=(second, first)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(demote(first, second), demote(second, first))
 
     assert sorted(answers)[0] == 200, answers
     assert sorted(answers)[1] in (403, 409), answers  # refused, or no longer an owner
@@ -392,13 +385,7 @@ def test_an_invitation_for_another_address_or_an_unverified_one_is_refused(
     )
     assert set(roles(owner, org)) == {owner.email}
     # Still usable by its owner once the address is proven.
-    with Session(engine_of(app)) as session:
-        session.execute(
-            update(User)
-            .where(User.id == uuid.UUID(invited.id))  # type: ignore[arg-type]
-            .values(email_verified_at=datetime.now(UTC))
-        )
-        session.commit()
+    invited.verify()
     assert invited.call("POST", "/orgs/invitations/accept", {"token": token}).status_code == 200
 
 
@@ -451,20 +438,11 @@ def test_one_invitation_accepted_from_six_threads_makes_one_membership(
     org = new_org(owner)
     invite(owner, org, colleague.email)
     token = invitation_token(mailbox, colleague.email)
-    barrier = threading.Barrier(6)
-    answers: list[int] = []
 
-    def accept() -> None:
-        barrier.wait()
-        answers.append(
-            colleague.call("POST", "/orgs/invitations/accept", {"token": token}).status_code
-        )
+    def accept() -> int:
+        return colleague.call("POST", "/orgs/invitations/accept", {"token": token}).status_code
 
-    threads = [threading.Thread(target=accept) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(*[accept] * 6)
 
     assert sorted(answers) == [200] + [400] * 5, answers
     assert roles(owner, org) == {owner.email: "owner", colleague.email: "member"}

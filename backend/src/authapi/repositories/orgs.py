@@ -31,21 +31,15 @@ class MemberRow:
     joined_at: datetime
 
 
-def add(session: Session, org: Organization) -> Organization:
+def save(session: Session, org: Organization) -> Organization:
+    """Insert or update now, so that a taken slug surfaces here (inside a savepoint,
+    which keeps the request's transaction usable)."""
     try:
         with session.begin_nested():
             session.add(org)
     except IntegrityError as exc:
         raise SlugAlreadyStored from exc
     return org
-
-
-def save(session: Session, org: Organization) -> None:
-    try:
-        with session.begin_nested():
-            session.add(org)
-    except IntegrityError as exc:
-        raise SlugAlreadyStored from exc
 
 
 def get(session: Session, org_id: uuid.UUID) -> Organization | None:

@@ -52,7 +52,7 @@ class OrgService:
     ) -> tuple[Organization, str]:
         org = Organization(name=name, slug=slug, created_at=self._clock())
         try:
-            orgs.add(uow.session, org)
+            orgs.save(uow.session, org)
         except orgs.SlugAlreadyStored:
             raise errors.SlugTaken from None
         owner = Membership(
