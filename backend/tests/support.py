@@ -12,8 +12,11 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
+
+from authapi.models import MailStatus, OutboxMessage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -169,3 +172,18 @@ class HeldHasher:
                 f"only {queued} of {length} requests reached the hasher"
             )
             time.sleep(0.01)
+
+
+def wait_outbox_settled(engine: Engine, timeout: float = 15, poll: float = 0.05) -> list[Any]:
+    """Every queued message handled (sent or dropped); returns all rows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with Session(engine) as session:
+            rows = list(session.exec(select(OutboxMessage)).all())
+        if all(row.status != MailStatus.QUEUED.value for row in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"still queued: {[(r.kind, r.attempts, r.last_error) for r in rows]}"
+            )
+        time.sleep(poll)

@@ -26,7 +26,7 @@ from authapi.models import Link, LinkPurpose, MailStatus, OutboxMessage
 from authapi.models.base import utcnow
 from authapi.security import hash_token
 from smtp_sink import Mailbox, body, link_token
-from support import STRONG_PASSWORD, bearer, signup, unique_email
+from support import STRONG_PASSWORD, bearer, signup, unique_email, wait_outbox_settled
 
 RESET_SUBJECT = "Reset your password"
 VERIFY_SUBJECT = "Confirm your email address"
@@ -88,23 +88,6 @@ def me(client: TestClient, email: str, password: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def wait_outbox_settled(
-    engine: Engine, timeout: float = 15, poll: float = 0.05
-) -> list[OutboxMessage]:
-    """Every queued message handled (sent or dropped); returns all rows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with Session(engine) as session:
-            rows = list(session.exec(select(OutboxMessage)).all())
-        if all(row.status != MailStatus.QUEUED.value for row in rows):
-            return rows
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"still queued: {[(r.kind, r.attempts, r.last_error) for r in rows]}"
-            )
-        time.sleep(poll)
 
 
 # -- reuse and races -----------------------------------------------------------------

@@ -802,6 +802,9 @@ def strict_client(make_client: Callable[..., TestClient], mailbox: Mailbox) -> T
     )
 
 
+SIGNUP_ATTEMPT_SUBJECT = "Someone tried to sign up with your email address"
+
+
 def test_require_verified_email_signup_gives_no_token(
     strict_client: TestClient, mailbox: Mailbox
 ) -> None:
@@ -812,12 +815,48 @@ def test_require_verified_email_signup_gives_no_token(
         "/auth/signup", json={"email": email, "password": STRONG_PASSWORD}
     )
 
-    assert response.status_code == 201, response.text
-    assert set(response.json()) == {"user"}
-    assert_user(response.json()["user"], email)
-    assert response.json()["user"]["email_verified_at"] is None
+    assert response.status_code == 202, response.text
+    assert set(response.json()) == {"detail"}
     assert "access_token" not in response.text
     wait_mail(mailbox, email, VERIFY_SUBJECT)
+
+
+def test_require_verified_email_signup_answers_a_taken_address_like_a_new_one(
+    strict_client: TestClient, mailbox: Mailbox
+) -> None:
+    """No account enumeration at signup: the same 202 for a taken address, and its
+    owner (not the asker) is told, with nothing changed on the account."""
+    taken = unique_email("taken")
+    first = strict_client.post("/auth/signup", json={"email": taken, "password": STRONG_PASSWORD})
+    wait_mail(mailbox, taken, VERIFY_SUBJECT)
+
+    again = strict_client.post(
+        "/auth/signup", json={"email": taken.upper(), "password": "Other7Lantern!", "name": "X"}
+    )
+    fresh = strict_client.post(
+        "/auth/signup", json={"email": unique_email("fresh"), "password": STRONG_PASSWORD}
+    )
+
+    assert first.status_code == again.status_code == fresh.status_code == 202
+    assert again.json() == fresh.json()
+    assert again.headers.keys() - {"x-request-id"} == fresh.headers.keys() - {"x-request-id"}
+    notice = wait_mail(mailbox, taken, SIGNUP_ATTEMPT_SUBJECT)
+    assert "already has one" in body(notice)
+    assert [m["Subject"] for m in mailbox.to(taken)].count(VERIFY_SUBJECT) == 1
+    # The account is as it was: its own password still works once verified, the
+    # attempt's does not.
+    verify(strict_client, link_token(wait_mail(mailbox, taken, VERIFY_SUBJECT)))
+    assert login(strict_client, taken).status_code == 200
+    assert_problem(login(strict_client, taken, "Other7Lantern!"), 401, "invalid_credentials")
+
+
+def test_without_verified_email_required_a_taken_address_is_still_409(
+    mail_client: TestClient,
+) -> None:
+    """The default mode tells: an SPA without mail confirmation needs to say why."""
+    email = signup(mail_client)["user"]["email"]
+    taken = mail_client.post("/auth/signup", json={"email": email, "password": STRONG_PASSWORD})
+    assert_problem(taken, 409, "email_taken")
 
 
 def test_require_verified_email_login_is_403_until_verified(
@@ -829,7 +868,7 @@ def test_require_verified_email_login_is_403_until_verified(
         strict_client.post(
             "/auth/signup", json={"email": email, "password": STRONG_PASSWORD}
         ).status_code
-        == 201
+        == 202
     )
 
     assert_problem(login(strict_client, email), 403, "email_not_verified")
@@ -858,7 +897,7 @@ def test_require_verified_email_reset_link_verifies_and_lets_in(
         strict_client.post(
             "/auth/signup", json={"email": email, "password": STRONG_PASSWORD}
         ).status_code
-        == 201
+        == 202
     )
 
     assert reset(strict_client, reset_token(strict_client, mailbox, email)).status_code == 204

@@ -14,6 +14,8 @@ USER_AGENT_MAX_LENGTH = 512
 
 class AuthEventType(enum.StrEnum):
     SIGNUP = "signup"
+    # A signup for a taken address while REQUIRE_VERIFIED_EMAIL hides it: the owner's row.
+    SIGNUP_ATTEMPTED = "signup_attempted"
     LOGIN_SUCCESS = "login_success"
     LOGIN_FAILURE = "login_failure"
     LOGOUT = "logout"

@@ -22,6 +22,8 @@ class MailKind(enum.StrEnum):
     EMAIL_CHANGED_NOTICE = "email_changed_notice"
     # To the owner of an address another account asked to change to.
     EMAIL_IN_USE_NOTICE = "email_in_use_notice"
+    # To the owner of an address someone tried to sign up with (REQUIRE_VERIFIED_EMAIL).
+    SIGNUP_ATTEMPT_NOTICE = "signup_attempt_notice"
     PASSKEY_ADDED_NOTICE = "passkey_added_notice"
     PASSKEY_REMOVED_NOTICE = "passkey_removed_notice"
     # An invitation to an org (`invitation_id`): its link is minted when composed.

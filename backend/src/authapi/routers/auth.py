@@ -21,6 +21,7 @@ from authapi.deps import (
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
 from authapi.routers.token_answers import auth_response, login_answer, token_response
+from authapi.schemas.account import Accepted
 from authapi.schemas.auth import (
     AuthResponse,
     LoginRequest,
@@ -31,7 +32,6 @@ from authapi.schemas.auth import (
     TokenForm,
     TokenResponse,
     UserOut,
-    VerificationPending,
 )
 from authapi.schemas.mfa import MfaChallengeResponse
 
@@ -47,8 +47,22 @@ credentials_router = APIRouter(
 )
 
 
+# One answer for a new address and a taken one (REQUIRE_VERIFIED_EMAIL=true).
+SIGNUP_ACCEPTED = Accepted(
+    detail="If this address can be used, a link to confirm it is on its way: open it, then log in."
+)
+
+
 @credentials_router.post(
-    "/signup", status_code=status.HTTP_201_CREATED, responses=problems(403, 409, 422, 429)
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        202: {
+            "model": Accepted,
+            "description": "With REQUIRE_VERIFIED_EMAIL=true, for every well-formed signup.",
+        },
+        **problems(403, 409, 422, 429),
+    },
 )
 def signup(
     request: Request,
@@ -58,13 +72,15 @@ def signup(
     logins: LoginDep,
     transport: TransportDep,
     client: ClientInfoDep,
-) -> AuthResponse | VerificationPending:
+) -> AuthResponse | Accepted:
     """Create an account, mail a link to confirm its address, and return a first
-    access token (with REQUIRE_VERIFIED_EMAIL=true: the user only, no token)."""
-    user, issued = logins.signup(uow, body.email, body.password, body.name, client)
-    if issued is None:
-        return VerificationPending(user=UserOut.model_validate(user, from_attributes=True))
-    return auth_response(issued, response, transport)
+    access token. With REQUIRE_VERIFIED_EMAIL=true: 202 and no token, the same answer
+    for a new address and a taken one (whose owner gets a notice instead)."""
+    created = logins.signup(uow, body.email, body.password, body.name, client)
+    if created is None:
+        response.status_code = status.HTTP_202_ACCEPTED
+        return SIGNUP_ACCEPTED
+    return auth_response(created[1], response, transport)
 
 
 @credentials_router.post("/login", responses=problems(401, 403, 422, 429))

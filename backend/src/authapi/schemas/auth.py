@@ -129,13 +129,6 @@ class AuthResponse(TokenResponse):
     user: UserOut
 
 
-class VerificationPending(BaseModel):
-    """Signup's answer with REQUIRE_VERIFIED_EMAIL=true: the user, and no token until
-    the address is confirmed and the user logs in."""
-
-    user: UserOut
-
-
 class SessionOut(BaseModel):
     id: uuid.UUID
     created_at: datetime

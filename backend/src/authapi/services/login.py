@@ -49,23 +49,49 @@ class LoginService:
 
     def signup(
         self, uow: UnitOfWork, email: str, password: str, name: str | None, client: ClientInfo
-    ) -> tuple[User, IssuedToken | None]:
-        """The new user, and a first token unless REQUIRE_VERIFIED_EMAIL holds it back
-        until the address is confirmed. A verification link is mailed either way."""
+    ) -> tuple[User, IssuedToken] | None:
+        """The new user and a first token, a verification link mailed.
+
+        With REQUIRE_VERIFIED_EMAIL the answer is None whether or not the address was
+        free, after the same work (one bcrypt hash, one queued mail): a new address
+        gets its verification link, a taken one a notice to its owner, and the caller
+        learns nothing about who has an account (no token before the address is
+        proven anyway). Without it, a taken address is 409 email_taken: an SPA needs
+        to say so, and the address is told to whoever tries."""
         require_strong(password, email)
-        if users.get_by_email(uow.session, email) is not None:
+        existing = users.get_by_email(uow.session, email)
+        if existing is not None and not self._require_verified_email:
             raise errors.EmailTaken
         uow.end_reads()
-        user = User(email=email, name=name, password_hash=self._hasher.hash(password))
+        password_hash = self._hasher.hash(password)  # for a taken address too: same time
+        if existing is not None:
+            self._signup_attempted(uow, existing, client)
+            return None
+        user = User(email=email, name=name, password_hash=password_hash)
         try:
             users.add(uow.session, user)
         except users.EmailAlreadyStored:  # lost a race with a concurrent signup
-            raise errors.EmailTaken from None
+            if not self._require_verified_email:
+                raise errors.EmailTaken from None
+            winner = users.get_by_email(uow.session, email)
+            if winner is not None:
+                self._signup_attempted(uow, winner, client)
+            return None
         audit.record(uow.session, AuthEventType.SIGNUP, client, user_id=user.id, email=email)
         self._mail.queue_link(uow, MailKind.VERIFY_EMAIL, user.id, email, client.requester)
         if self._require_verified_email:
-            return user, None
+            return None
         return user, self._sessions.issue(uow, user, client)
+
+    def _signup_attempted(self, uow: UnitOfWork, owner: User, client: ClientInfo) -> None:
+        audit.record(
+            uow.session,
+            AuthEventType.SIGNUP_ATTEMPTED,
+            client,
+            user_id=owner.id,
+            email=owner.email,
+        )
+        self._mail.queue_signup_attempt_notice(uow, owner, client.requester)
 
     def login(
         self, uow: UnitOfWork, email: str, password: str, client: ClientInfo

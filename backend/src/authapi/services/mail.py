@@ -125,6 +125,15 @@ class MailService:
             body = mail_text.EMAIL_IN_USE_NOTICE.format(email=owner.email)
             self._queue_notice(uow, MailKind.EMAIL_IN_USE_NOTICE, owner, owner.email, body)
 
+    def queue_signup_attempt_notice(self, uow: UnitOfWork, owner: User, requester: str) -> None:
+        """Instead of a verification link, to the owner of an address someone signed
+        up with while REQUIRE_VERIFIED_EMAIL hides who has an account; counted in the
+        address's mail limit like the link would be."""
+        kind = MailKind.SIGNUP_ATTEMPT_NOTICE
+        if self._allowed(kind, owner.email, requester):
+            body = mail_text.SIGNUP_ATTEMPT_NOTICE.format(email=owner.email)
+            self._queue_notice(uow, kind, owner, owner.email, body)
+
     def queue_invitation(self, uow: UnitOfWork, invitation: Invitation, requester: str) -> bool:
         """Queue the invitation's mail, unless the address had its mail limit (False:
         the caller answers 429, the inviter can try again later)."""

@@ -15,6 +15,7 @@ SUBJECTS = {
     MailKind.PASSKEY_ADDED_NOTICE: "A passkey was added to your account",
     MailKind.PASSKEY_REMOVED_NOTICE: "A passkey was removed from your account",
     MailKind.ORG_INVITATION: "You are invited to an organization",
+    MailKind.SIGNUP_ATTEMPT_NOTICE: "Someone tried to sign up with your email address",
 }
 
 VERIFY = """Hello,
@@ -119,4 +120,13 @@ sign in (or sign up) with this address and open this link:
 
 The link works once and expires on {expires} UTC. If you do not know {inviter},
 ignore this mail.
+"""
+
+SIGNUP_ATTEMPT_NOTICE = """Hello,
+
+someone tried to create an account with {email}, which already has one. Nothing was
+changed, and they were not told that the address has an account.
+
+If this was you: log in with your password, or choose a new one with "Forgot
+password". If it was not, you need not do anything.
 """
