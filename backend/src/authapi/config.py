@@ -107,6 +107,9 @@ class Settings(BaseSettings):
 
     # The account's life by email.
     require_verified_email: bool = False
+    # Mail the owner when an account signs in from a device (user-agent family and IP
+    # network) it has not used in 90 days; never for its first one.
+    notify_new_device: bool = True
     password_reset_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
     email_verify_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60, le=30 * 24 * 3600)
     password_reset_url: str = "http://127.0.0.1:5173/#/reset-password?token={token}"  # noqa: S105

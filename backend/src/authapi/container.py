@@ -31,6 +31,7 @@ from authapi.security import PasswordHasher, TokenConfig
 from authapi.services.account import AccountService
 from authapi.services.admin import AdminService
 from authapi.services.common import PasswordCheck
+from authapi.services.devices import NewDeviceNotice
 from authapi.services.email_links import EmailLinkService
 from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
@@ -177,6 +178,7 @@ class Container:
                 ttl=timedelta(seconds=self.settings.session_ttl_seconds),
                 reuse_interval=timedelta(seconds=self.settings.refresh_reuse_interval_seconds),
             ),
+            devices=NewDeviceNotice(mail=self.mail, enabled=self.settings.notify_new_device),
         )
 
     @cached_property

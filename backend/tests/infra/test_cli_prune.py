@@ -95,6 +95,7 @@ def test_prune_deletes_old_rows_and_prints_the_counts(
         "sessions": "1",
         "links": "0",
         "org_invitations": "0",
+        "known_devices": "0",
         "oauth_flows": "0",
         "webauthn_ceremonies": "0",
         "mail_outbox": "0",

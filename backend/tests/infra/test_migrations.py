@@ -39,6 +39,7 @@ APP_TABLES = {
     "organizations",
     "org_memberships",
     "org_invitations",
+    "known_devices",
 }
 
 
@@ -306,6 +307,7 @@ def test_retention_migration_keeps_rows_and_downgrades_cleanly(
         "organizations",
         "org_memberships",
         "org_invitations",
+        "known_devices",
     }
     assert table_names(engine) == before | {"alembic_version"}
     assert not RETENTION_INDEXES & index_names(engine)
@@ -586,9 +588,32 @@ def test_organizations_migration_keeps_users_and_comes_down(
 
     run_migrations(empty_database_url, "0010", down=True)
 
-    assert {"organizations", "org_memberships", "org_invitations"}.isdisjoint(table_names(engine))
+    assert {"organizations", "org_memberships", "org_invitations", "known_devices"}.isdisjoint(
+        table_names(engine)
+    )
     columns = {c["name"] for c in inspect(engine).get_columns("mail_outbox")}
     assert "invitation_id" not in columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
+            "kept@example.com"
+        )
+
+
+def test_known_devices_migration_keeps_users_and_comes_down(
+    empty_database_url: str, engine: Engine
+) -> None:
+    run_migrations(empty_database_url, "0011")
+    insert_account(engine, "kept@example.com", mfa=False, verified=1)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM known_devices")).scalar_one() == 0
+
+    run_migrations(empty_database_url, "0011", down=True)
+
+    assert "known_devices" not in table_names(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
             "kept@example.com"

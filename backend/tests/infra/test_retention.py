@@ -22,6 +22,7 @@ from authapi.models import (
     AuthSession,
     Invitation,
     JobLease,
+    KnownDevice,
     Link,
     MailStatus,
     OAuthFlow,
@@ -150,6 +151,18 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     add_all(engine, in_flight, flow(now, used_at=now), flow(now, expires_at=now - DAY))
     pending = ceremony(now)
     add_all(engine, pending, ceremony(now, used_at=now), ceremony(now, expires_at=now))
+    recent_device = KnownDevice(
+        user_id=user.id,
+        family="Firefox on Linux",
+        network="192.0.2.0/24",
+        last_seen_at=now - 89 * DAY,
+    )
+    add_all(
+        engine,
+        recent_device,
+        KnownDevice(user_id=user.id, family="Chrome on Windows", network="198.51.100.0/24",
+                    last_seen_at=now - 91 * DAY),
+    )  # fmt: skip
     org = Organization(name="Acme", slug=f"acme-{uuid.uuid4().hex[:8]}")
     add_all(engine, org)
     open_invitations = [invitation(org, now), invitation(org, now, accepted_at=now)]
@@ -184,6 +197,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
         "sessions": 2,
         "links": 2,
         "org_invitations": 2,
+        "known_devices": 1,
         "oauth_flows": 2,
         "webauthn_ceremonies": 2,
         "mail_outbox": 3,
@@ -195,6 +209,7 @@ def test_prune_deletes_what_is_old_and_keeps_what_is_live(engine: Engine) -> Non
     assert ids(engine, OAuthFlow) == {in_flight.id}
     assert ids(engine, WebAuthnCeremony) == {pending.id}
     assert ids(engine, Invitation) == {i.id for i in open_invitations}
+    assert ids(engine, KnownDevice) == {recent_device.id}
     assert ids(engine, OutboxMessage) == {m.id for m in kept_mail}
     assert ids(engine, AuthEvent) == {e.id for e in kept_events}
     assert ids(engine, User) == {user.id}

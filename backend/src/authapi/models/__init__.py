@@ -3,6 +3,7 @@
 from authapi.models.auth_event import AuthEvent, AuthEventType
 from authapi.models.identity import Identity
 from authapi.models.job_lease import JobLease
+from authapi.models.known_device import KnownDevice
 from authapi.models.link import Link, LinkPurpose
 from authapi.models.oauth_flow import OAuthFlow
 from authapi.models.org import Invitation, Membership, Organization, OrgRole
@@ -22,6 +23,7 @@ __all__ = [
     "Identity",
     "Invitation",
     "JobLease",
+    "KnownDevice",
     "Link",
     "LinkPurpose",
     "MailKind",

@@ -24,6 +24,7 @@ class MailKind(enum.StrEnum):
     EMAIL_IN_USE_NOTICE = "email_in_use_notice"
     # To the owner of an address someone tried to sign up with (REQUIRE_VERIFIED_EMAIL).
     SIGNUP_ATTEMPT_NOTICE = "signup_attempt_notice"
+    NEW_DEVICE_NOTICE = "new_device_notice"
     PASSKEY_ADDED_NOTICE = "passkey_added_notice"
     PASSKEY_REMOVED_NOTICE = "passkey_removed_notice"
     # An invitation to an org (`invitation_id`): its link is minted when composed.

@@ -18,6 +18,7 @@ from authapi.models import (
     AuthEvent,
     AuthSession,
     Invitation,
+    KnownDevice,
     Link,
     MailStatus,
     OAuthFlow,
@@ -99,6 +100,15 @@ def delete_ended_invitations(session: Session, now: datetime, limit: int) -> int
     audit trail keeps what happened)."""
     chosen = sa_select(col(Invitation.id)).where(col(Invitation.expires_at) <= now).limit(limit)
     return _delete_batch(session, Invitation, chosen)
+
+
+def delete_forgotten_devices(session: Session, before: datetime, limit: int) -> int:
+    """Devices not signed in from since `before`: a sign-in from one again is a new
+    device's (services/devices.REMEMBERED_FOR)."""
+    chosen = (
+        sa_select(col(KnownDevice.id)).where(col(KnownDevice.last_seen_at) < before).limit(limit)
+    )
+    return _delete_batch(session, KnownDevice, chosen)
 
 
 def delete_finished_mail(

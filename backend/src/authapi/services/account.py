@@ -15,6 +15,7 @@ from authapi.models.base import utcnow
 from authapi.repositories import (
     auth_events,
     identities,
+    known_devices,
     links,
     outbox,
     passkeys,
@@ -50,6 +51,7 @@ def erase_user(session: Session, user: User) -> None:
     recovery_codes.delete_for_user(session, user.id)
     identities.delete_for_user(session, user.id)
     passkeys.delete_for_user(session, user.id)
+    known_devices.forget_for_user(session, user.id)
     outbox.delete_for_user(session, user.id, user.email)
     sessions.delete_for_user(session, user.id)
     users.delete(session, user)

@@ -134,6 +134,21 @@ class MailService:
             body = mail_text.SIGNUP_ATTEMPT_NOTICE.format(email=owner.email)
             self._queue_notice(uow, kind, owner, owner.email, body)
 
+    def queue_new_device_notice(
+        self, uow: UnitOfWork, user: User, family: str, network: str, when: datetime
+    ) -> None:
+        """Counted in the address's mail limit: a password thief signing in from many
+        places must not bury the owner's inbox (one notice tells them enough)."""
+        kind = MailKind.NEW_DEVICE_NOTICE
+        if self._allowed(kind, user.email, f"device:{user.id}"):
+            body = mail_text.NEW_DEVICE_NOTICE.format(
+                email=user.email,
+                when=when.strftime("%Y-%m-%d %H:%M"),
+                family=family,
+                network=network,
+            )
+            self._queue_notice(uow, kind, user, user.email, body)
+
     def queue_invitation(self, uow: UnitOfWork, invitation: Invitation, requester: str) -> bool:
         """Queue the invitation's mail, unless the address had its mail limit (False:
         the caller answers 429, the inviter can try again later)."""

@@ -16,6 +16,7 @@ SUBJECTS = {
     MailKind.PASSKEY_REMOVED_NOTICE: "A passkey was removed from your account",
     MailKind.ORG_INVITATION: "You are invited to an organization",
     MailKind.SIGNUP_ATTEMPT_NOTICE: "Someone tried to sign up with your email address",
+    MailKind.NEW_DEVICE_NOTICE: "A new sign-in to your account",
 }
 
 VERIFY = """Hello,
@@ -129,4 +130,14 @@ changed, and they were not told that the address has an account.
 
 If this was you: log in with your password, or choose a new one with "Forgot
 password". If it was not, you need not do anything.
+"""
+
+NEW_DEVICE_NOTICE = """Hello,
+
+the account {email} was signed in to at {when} UTC from a device it had not used
+before: {family}, from the network {network}.
+
+If this was you, you need not do anything. If it was not, someone has your
+password: change it now ("Forgot password" if you cannot log in), and log out
+everywhere from your account page.
 """

@@ -3,6 +3,7 @@
 What goes, and when:
 - sessions expired or revoked more than SESSION_GRACE ago, with their refresh tokens
   (their tokens died with them; the grace keeps "logged out on ..." visible a while);
+- known devices not signed in from for 90 days (services/devices.py);
 - links used or expired (no request can use them again), and social sign-in flows,
   passkey ceremonies and org invitations past their end likewise;
 - mail sent or dropped more than FINISHED_MAIL_GRACE ago (its body is already
@@ -26,6 +27,7 @@ from sqlmodel import Session
 
 from authapi.models.base import utcnow
 from authapi.repositories import retention
+from authapi.services.devices import REMEMBERED_FOR
 from authapi.unit_of_work import SideTransactions
 
 SESSION_GRACE = timedelta(days=7)
@@ -80,6 +82,10 @@ class RetentionService:
             ("sessions", lambda s: retention.delete_ended_sessions(s, sessions_cutoff, limit)),
             ("links", lambda s: retention.delete_spent_links(s, now, limit)),
             ("org_invitations", lambda s: retention.delete_ended_invitations(s, now, limit)),
+            (
+                "known_devices",
+                lambda s: retention.delete_forgotten_devices(s, now - REMEMBERED_FOR, limit),
+            ),
             ("oauth_flows", lambda s: retention.delete_spent_oauth_flows(s, now, limit)),
             (
                 "webauthn_ceremonies",

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -27,6 +28,12 @@ from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal
 from authapi.services.pending import void_pending
 from authapi.unit_of_work import UnitOfWork
+
+
+class NewDevices(Protocol):
+    """services/devices.NewDeviceNotice: remembers the device of each sign-in."""
+
+    def signed_in(self, uow: UnitOfWork, user: User, client: ClientInfo) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +83,21 @@ class SessionService:
         *,
         tokens: TokenConfig,
         policy: SessionPolicy | None = None,
+        devices: NewDevices | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._tokens = tokens
         self._policy = policy or SessionPolicy()
+        self._devices = devices
         # Successor refresh tokens are derived with a key of their own from the secret.
         self._refresh_key = hashlib.sha256(b"authapi refresh " + tokens.secret.encode()).digest()
         self._clock = clock
 
     def issue(self, uow: UnitOfWork, user: User, client: ClientInfo) -> IssuedToken:
-        """A new session with its first access and refresh tokens."""
+        """A new session with its first access and refresh tokens: every way of
+        signing in ends here, so the new-device notice is asked for here."""
+        if self._devices is not None:
+            self._devices.signed_in(uow, user, client)
         now = self._clock()
         auth_session = AuthSession(
             user_id=user.id,
