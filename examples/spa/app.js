@@ -430,6 +430,54 @@ $("passkey-login-button").addEventListener("click", async () => {
   else if (result) note("The passkey could not sign you in: try again.");
 });
 
+// -- email sign-in: a link and a code in one mail, no password ------------------------
+
+$("email-login-button").addEventListener("click", async () => {
+  const email = $("login-email").value.trim();
+  if (!email) {
+    note("Type your email address first.");
+    $("login-email").focus();
+    return;
+  }
+  const result = await call("POST", "/auth/email-login", { email });
+  if (result && result.response.status === 202) {
+    $("email-code-form").hidden = false;
+    note("If an account uses this address, a mail is on its way: open its link, or type its code here.");
+  }
+});
+
+$("email-code-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { email: $("login-email").value.trim(), code: $("email-code").value.trim() };
+  const result = await call("POST", "/auth/email-login/verify", body);
+  loggedIn(result, "The code");
+  if (result && result.response.ok && !result.data.mfa_required) {
+    $("email-code-form").reset();
+    $("email-code-form").hidden = true;
+    note(`Signed in as ${result.data.user.email} with the mailed code.`);
+  } else if (result && result.data && result.data.code === "invalid_code") {
+    note("That code is wrong, used or expired (five wrong tries void the mail): ask for a new one.");
+  }
+});
+
+async function finishEmailLogin(token) {
+  // The token is single use: out of the address bar (and the history) before it is sent.
+  history.replaceState(null, "", "#/email-login");
+  if (!token) {
+    note("This page needs the link from the sign-in mail.", { href: "#/", text: "Home" });
+    return;
+  }
+  const result = await call("POST", "/auth/email-login/verify", { token });
+  loggedIn(result, "The link");
+  if (result && result.response.ok && !result.data.mfa_required) {
+    note(`Signed in as ${result.data.user.email} with the mailed link.`, { href: "#/", text: "Home" });
+  } else if (result && result.response.ok) {
+    note("The link was right: the second step is on Home.", { href: "#/", text: "Home" });
+  } else if (result && result.data && result.data.code === "link_invalid") {
+    note("This link is used, replaced or expired: ask for a new one.", { href: "#/", text: "Home" });
+  }
+}
+
 // The second step with a passkey instead of a code.
 $("mfa-passkey-button").addEventListener("click", async () => {
   const step = await passkeyStep("/auth/mfa/passkey/options", { mfa_token: mfaToken || "" }, getPasskey);
@@ -864,6 +912,7 @@ const ROUTES = {
   linked: () => showIdentities(),
   passkeys: () => showPasskeys(),
   social: () => finishSocialSignIn(),
+  "email-login": (params) => finishEmailLogin(params.get("token")),
   "reset-password": (params) => {
     resetToken = params.get("token");
     if (!resetToken) note("This page needs the link from the reset mail.");

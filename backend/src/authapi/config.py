@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     password_reset_url: str = "http://127.0.0.1:5173/#/reset-password?token={token}"  # noqa: S105
     email_verify_url: str = "http://127.0.0.1:5173/#/verify-email?token={token}"
     org_invite_url: str = "http://127.0.0.1:5173/#/accept-invite?token={token}"
+    email_login_url: str = "http://127.0.0.1:5173/#/email-login?token={token}"
     mail_rate_limit: str = "3/hour"
     # The ceiling for one address whoever asks: above MAIL_RATE_LIMIT (per address and
     # requesting client), so that a stranger spending their count cannot silence it.
@@ -241,7 +242,7 @@ class Settings(BaseSettings):
             raise ValueError("CORS_ORIGINS must list origins explicitly; '*' is not allowed")
         return [origin.rstrip("/") for origin in value]
 
-    @field_validator("password_reset_url", "email_verify_url", "org_invite_url")
+    @field_validator("password_reset_url", "email_verify_url", "org_invite_url", "email_login_url")
     @classmethod
     def _link_template(cls, value: str) -> str:
         if "{token}" not in value:

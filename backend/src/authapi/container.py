@@ -27,12 +27,13 @@ from authapi.oauth_client import ProviderClient
 from authapi.oauth_config import read_provider
 from authapi.otp import SecretBox
 from authapi.rate_limit import RequestLimiter, create_limiter
-from authapi.security import PasswordHasher, TokenConfig
+from authapi.security import PasswordHasher, TokenConfig, email_code_key
 from authapi.services.account import AccountService
 from authapi.services.admin import AdminService
 from authapi.services.common import PasswordCheck
 from authapi.services.devices import NewDeviceNotice
 from authapi.services.email_links import EmailLinkService
+from authapi.services.email_login import EmailLoginService
 from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mail import MailService
@@ -242,6 +243,14 @@ class Container:
     @cached_property
     def email_links(self) -> EmailLinkService:
         return EmailLinkService(hasher=self.hasher, throttle=self.throttle, mail=self.mail)
+
+    @cached_property
+    def email_login(self) -> EmailLoginService:
+        return EmailLoginService(
+            mail=self.mail,
+            throttle=self.throttle,
+            code_key=email_code_key(self.settings.jwt_secret.get_secret_value()),
+        )
 
     @cached_property
     def orgs(self) -> OrgService:

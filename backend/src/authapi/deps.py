@@ -19,6 +19,7 @@ from authapi.services.admin import AdminService
 from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal
 from authapi.services.email_links import EmailLinkService
+from authapi.services.email_login import EmailLoginService
 from authapi.services.identities import IdentityService
 from authapi.services.login import LoginService
 from authapi.services.mfa import MfaService
@@ -119,6 +120,10 @@ async def get_passkeys(request: Request) -> PasskeyService:
     return container_of(request).passkeys
 
 
+async def get_email_login(request: Request) -> EmailLoginService:
+    return container_of(request).email_login
+
+
 async def get_orgs(request: Request) -> OrgService:
     return container_of(request).orgs
 
@@ -142,6 +147,7 @@ IdentitiesDep = Annotated[IdentityService, Depends(get_identities)]
 PasskeysDep = Annotated[PasskeyService, Depends(get_passkeys)]
 AdminDep = Annotated[AdminService, Depends(get_admin)]
 OrgsDep = Annotated[OrgService, Depends(get_orgs)]
+EmailLoginDep = Annotated[EmailLoginService, Depends(get_email_login)]
 
 
 class PrincipalScheme(OAuth2PasswordBearer):

@@ -81,6 +81,7 @@ LIMITED: dict[str, list[Callable[..., Any]]] = {
     "oauth": [oauth.authorize, oauth.callback, oauth.exchange],
     "passkey": [passkeys.login_options, passkeys.login],
     "org_invite": [orgs.invite],
+    "email_login": [account.request_email_login, auth.verify_email_login],
 }
 # Exposed to pages of CORS_ORIGINS: the request id and the limit headers.
 EXPOSED_HEADERS = [

@@ -257,6 +257,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def email_code_key(secret: str) -> bytes:
+    """The key of email sign-in codes, derived from JWT_SECRET (a key of its own)."""
+    return hashlib.sha256(b"authapi email code " + secret.encode()).digest()
+
+
+def new_email_code() -> str:
+    """Six digits for a person to type, uniformly drawn."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def email_code_hash(key: bytes, link_id: uuid.UUID, code: str) -> str:
+    """Keyed and bound to its link: a million codes cannot be tried against a copy of
+    the table, nor a code of one link used for another."""
+    return hmac.new(key, f"{link_id.hex}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
 

@@ -101,6 +101,8 @@ SEMANTIC_REFUSALS = {
     "POST /auth/mfa/recovery-codes",
     # Names and reasons (control characters, refused by a validator), a random token
     # of an invitation that does not exist, the past `until` of a disable.
+    "POST /auth/email-login/verify",
+    "POST /auth/email-login",
     "POST /orgs",
     "PATCH /orgs/{org_id}",
     "POST /orgs/invitations/accept",

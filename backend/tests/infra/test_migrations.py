@@ -618,3 +618,25 @@ def test_known_devices_migration_keeps_users_and_comes_down(
         assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
             "kept@example.com"
         )
+
+
+def test_email_login_migration_keeps_links_and_comes_down(
+    empty_database_url: str, engine: Engine
+) -> None:
+    run_migrations(empty_database_url, "0012")
+    insert_account(engine, "kept@example.com", mfa=False, verified=1)
+
+    run_migrations(empty_database_url)
+
+    assert schema_differences(engine) == []
+    columns = {c["name"] for c in inspect(engine).get_columns("links")}
+    assert {"code_hash", "code_attempts"} <= columns
+
+    run_migrations(empty_database_url, "0012", down=True)
+
+    columns = {c["name"] for c in inspect(engine).get_columns("links")}
+    assert {"code_hash", "code_attempts"}.isdisjoint(columns)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).scalar_one() == (
+            "kept@example.com"
+        )

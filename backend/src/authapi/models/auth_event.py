@@ -26,6 +26,7 @@ class AuthEventType(enum.StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105
+    EMAIL_LOGIN_REQUESTED = "email_login_requested"
     EMAIL_VERIFIED = "email_verified"
     EMAIL_CHANGE_REQUESTED = "email_change_requested"
     EMAIL_CHANGED = "email_changed"

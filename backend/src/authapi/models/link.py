@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlmodel import Column, Field, ForeignKey, Index, SQLModel, String, Uuid
+from sqlmodel import Column, Field, ForeignKey, Index, Integer, SQLModel, String, Uuid
 
 from authapi.models.base import UTCDateTime, utcnow
 from authapi.models.user import EMAIL_MAX_LENGTH
@@ -18,6 +18,8 @@ class LinkPurpose(enum.StrEnum):
     MFA_LOGIN = "mfa_login"
     # Not mailed either: authapi's one-time code at the end of a social sign-in.
     OAUTH_CODE = "oauth_code"
+    # Email sign-in: the mailed link, and the 6-digit code in the same mail.
+    EMAIL_LOGIN = "email_login"
 
 
 class Link(SQLModel, table=True):
@@ -47,3 +49,9 @@ class Link(SQLModel, table=True):
     )
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Email sign-in's 6-digit code: an HMAC of it (security.email_code_hash), and the
+    # wrong tries so far (five void the link).
+    code_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    code_attempts: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )

@@ -16,6 +16,7 @@ class MailKind(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     CHANGE_EMAIL = "change_email"
     PASSWORD_RESET = "password_reset"  # noqa: S105
+    EMAIL_LOGIN = "email_login"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
     EMAIL_CHANGE_NOTICE = "email_change_notice"
     # To the old address once the change is done.

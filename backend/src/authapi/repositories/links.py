@@ -65,3 +65,36 @@ def void(
 
 def delete_for_user(session: Session, user_id: uuid.UUID) -> None:
     session.execute(delete(Link).where(col(Link.user_id) == user_id))
+
+
+def set_code_hash(session: Session, link: Link, code_hash: str) -> None:
+    link.code_hash = code_hash
+    session.add(link)
+    session.flush()
+
+
+def latest_usable(
+    session: Session, user_id: uuid.UUID, purpose: LinkPurpose, now: datetime
+) -> Link | None:
+    """The user's newest unused, unexpired link of this purpose (a newer one voids
+    the older ones anyway)."""
+    return session.exec(
+        select(Link)
+        .where(
+            col(Link.user_id) == user_id,
+            col(Link.purpose) == purpose.value,
+            col(Link.used_at).is_(None),
+            col(Link.expires_at) > now,
+        )
+        .order_by(col(Link.created_at).desc())
+    ).first()
+
+
+def count_wrong_code(session: Session, link_id: uuid.UUID, limit: int) -> None:
+    """One more wrong code; at `limit`, the link is voided (used up, its token too)."""
+    session.execute(
+        update(Link)
+        .where(col(Link.id) == link_id)
+        .values(code_attempts=col(Link.code_attempts) + 1)
+    )
+    session.execute(delete(Link).where(col(Link.id) == link_id, col(Link.code_attempts) >= limit))

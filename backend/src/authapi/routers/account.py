@@ -12,6 +12,7 @@ from authapi.deps import (
     ClientInfoDep,
     CurrentPrincipal,
     EmailLinksDep,
+    EmailLoginDep,
     TokenThenLargeBody,
     UnitOfWorkDep,
 )
@@ -21,6 +22,7 @@ from authapi.schemas.account import (
     Accepted,
     AccountDeleteRequest,
     EmailChangeRequest,
+    EmailLoginRequest,
     EmailVerifyRequest,
     PasswordChangeRequest,
     PasswordForgotRequest,
@@ -31,6 +33,9 @@ from authapi.schemas.auth import UserOut
 
 # One answer per 202, whatever happened behind it (forgot must not tell who exists).
 FORGOT_ACCEPTED = Accepted(detail="If an account uses this address, a reset link is on its way.")
+EMAIL_LOGIN_ACCEPTED = Accepted(
+    detail="If an account uses this address, a sign-in link and code are on their way."
+)
 RESEND_ACCEPTED = Accepted(detail="If the address is still unverified, a new link is on its way.")
 CHANGE_ACCEPTED = Accepted(
     detail="If the new address can be used, a confirmation link is on its way to it; "
@@ -99,6 +104,24 @@ def forgot_password(
     is the same either way, so it does not tell who has an account."""
     links.request_password_reset(uow, body.email, client)
     return FORGOT_ACCEPTED
+
+
+@link_router.post(
+    "/email-login",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(422, 429),
+)
+def request_email_login(
+    request: Request,
+    body: EmailLoginRequest,
+    uow: UnitOfWorkDep,
+    email_login: EmailLoginDep,
+    client: ClientInfoDep,
+) -> Accepted:
+    """Mail a sign-in link and a 6-digit code (15 minutes, either once). The same
+    answer, after the same work, whether or not an account has the address."""
+    email_login.request(uow, body.email, client)
+    return EMAIL_LOGIN_ACCEPTED
 
 
 @link_router.post(

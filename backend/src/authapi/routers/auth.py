@@ -12,6 +12,7 @@ from authapi.deps import (
     AccountHolder,
     ClientInfoDep,
     CurrentPrincipal,
+    EmailLoginDep,
     ListedOrigin,
     LoginDep,
     SessionsDep,
@@ -21,7 +22,7 @@ from authapi.deps import (
 from authapi.rate_limit import RateLimitedRoute
 from authapi.routers.responses import problems
 from authapi.routers.token_answers import auth_response, login_answer, token_response
-from authapi.schemas.account import Accepted
+from authapi.schemas.account import Accepted, EmailLoginVerify
 from authapi.schemas.auth import (
     AuthResponse,
     LoginRequest,
@@ -97,6 +98,27 @@ def login(
     second factor on, for an `mfa_token` to send with a code to /auth/mfa/verify."""
     outcome = logins.login(uow, body.email, body.password, client)
     return login_answer(outcome, response, transport)
+
+
+@credentials_router.post("/email-login/verify", responses=problems(400, 401, 403, 422, 429))
+def verify_email_login(
+    request: Request,
+    body: EmailLoginVerify,
+    response: Response,
+    uow: UnitOfWorkDep,
+    email_login: EmailLoginDep,
+    logins: LoginDep,
+    transport: TransportDep,
+    client: ClientInfoDep,
+) -> AuthResponse | MfaChallengeResponse:
+    """The mail's link token, or its code with the address: the login answer (or the
+    `mfa_required` challenge when the account has a second factor). 400
+    `link_invalid` / `invalid_code`; wrong codes count in the per-account throttle."""
+    if body.token is not None:
+        user = email_login.by_link(uow, body.token, client)
+    else:
+        user = email_login.by_code(uow, body.email or "", body.code or "", client)
+    return login_answer(logins.first_factor(uow, user, client, "email"), response, transport)
 
 
 def _required(form: TokenForm, *fields: str) -> list[str]:

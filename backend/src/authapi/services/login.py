@@ -154,11 +154,17 @@ class LoginService:
         return self._logged_in(uow, user, client, reason="passkey")
 
     def social(self, uow: UnitOfWork, user: User, client: ClientInfo) -> IssuedToken | MfaChallenge:
-        """The end of a social sign-in (OAuthService.exchange found the user): the
-        second factor is asked for exactly as after a password."""
+        """The end of a social sign-in (OAuthService.exchange found the user)."""
+        return self.first_factor(uow, user, client, "oauth")
+
+    def first_factor(
+        self, uow: UnitOfWork, user: User, client: ClientInfo, reason: str
+    ) -> IssuedToken | MfaChallenge:
+        """A first factor other than the password proved (a provider, an email
+        sign-in): the second factor is asked for exactly as after a password."""
         if user.has_second_factor:
             return self._mfa.challenge(uow, user)
-        return self._logged_in(uow, user, client, reason="oauth")
+        return self._logged_in(uow, user, client, reason=reason)
 
     def _check_password(
         self, uow: UnitOfWork, email: str, password: str, client: ClientInfo

@@ -25,11 +25,14 @@ from authapi.config import Settings
 from authapi.models import Invitation, Link, LinkPurpose, MailKind, OutboxMessage, User
 from authapi.models.base import utcnow
 from authapi.repositories import invitations, links, orgs, outbox, users
-from authapi.security import new_link_token
+from authapi.security import email_code_hash, email_code_key, new_email_code, new_link_token
 from authapi.services import mail_text
 from authapi.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+# An email sign-in's link and code: a short life, for they sign in on their own.
+EMAIL_LOGIN_TTL_SECONDS = 15 * 60
 
 
 class AddressLimit(Protocol):
@@ -53,6 +56,7 @@ class MailService:
         self._doorbell = doorbell
         self._clock = clock
         self._domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+        self._code_key = email_code_key(settings.jwt_secret.get_secret_value())
 
     # -- queueing (in the request's transaction) --------------------------------
 
@@ -244,12 +248,14 @@ class MailService:
         purpose, template = mail_text.LINK_TEMPLATES[kind]
         if purpose is LinkPurpose.PASSWORD_RESET:
             ttl, url = self._settings.password_reset_ttl_seconds, self._settings.password_reset_url
+        elif purpose is LinkPurpose.EMAIL_LOGIN:
+            ttl, url = EMAIL_LOGIN_TTL_SECONDS, self._settings.email_login_url
         else:
             ttl, url = self._settings.email_verify_ttl_seconds, self._settings.email_verify_url
         token, token_hash = new_link_token()
         now = self._clock()
         links.void(session, user.id, [purpose])  # a newer link voids older ones
-        links.add(
+        link = links.add(
             session,
             Link(
                 user_id=user.id,
@@ -260,8 +266,13 @@ class MailService:
                 expires_at=now + timedelta(seconds=ttl),
             ),
         )
+        code = ""
+        if purpose is LinkPurpose.EMAIL_LOGIN:  # and a code to type, in the same mail
+            code = new_email_code()
+            links.set_code_hash(session, link, email_code_hash(self._code_key, link.id, code))
         return template.format(
             email=message.to_address,
             url=url.replace("{token}", token),
             ttl=mail_text.human_duration(ttl),
+            code=code,
         )

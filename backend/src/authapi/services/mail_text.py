@@ -8,6 +8,7 @@ SUBJECTS = {
     MailKind.VERIFY_EMAIL: "Confirm your email address",
     MailKind.CHANGE_EMAIL: "Confirm your new email address",
     MailKind.PASSWORD_RESET: "Reset your password",
+    MailKind.EMAIL_LOGIN: "Your sign-in link and code",
     MailKind.PASSWORD_CHANGED: "Your password was changed",
     MailKind.EMAIL_CHANGE_NOTICE: "Your email address is being changed",
     MailKind.EMAIL_CHANGED_NOTICE: "Your email address was changed",
@@ -84,11 +85,24 @@ and the other account did not learn that this address has an account.
 If this was you, you already have an account with this address: log in to it.
 """
 
+EMAIL_LOGIN = """Hello,
+
+to sign in to the account {email}, open this link:
+
+{url}
+
+or enter this code on the sign-in page: {code}
+
+Either works once (using one voids the other) and expires in {ttl}. If you did not
+ask to sign in, ignore this mail: nobody can sign in without it.
+"""
+
 # Which link a mail carries: its purpose and its template.
 LINK_TEMPLATES: dict[MailKind, tuple[LinkPurpose, str]] = {
     MailKind.VERIFY_EMAIL: (LinkPurpose.VERIFY_EMAIL, VERIFY),
     MailKind.CHANGE_EMAIL: (LinkPurpose.CHANGE_EMAIL, CHANGE),
     MailKind.PASSWORD_RESET: (LinkPurpose.PASSWORD_RESET, RESET),
+    MailKind.EMAIL_LOGIN: (LinkPurpose.EMAIL_LOGIN, EMAIL_LOGIN),
 }
 
 
