@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 import uuid
@@ -187,3 +188,25 @@ def wait_outbox_settled(engine: Engine, timeout: float = 15, poll: float = 0.05)
                 f"still queued: {[(r.kind, r.attempts, r.last_error) for r in rows]}"
             )
         time.sleep(poll)
+
+
+def interleaved_medians(
+    first: Callable[[], float], second: Callable[[], float], pairs: int, warmup: int = 5
+) -> tuple[float, float]:
+    """The median seconds of two paths measured in pairs, alternating which goes
+    first (an order effect hits both alike) and interleaved (so does load from
+    elsewhere on the machine); the first pairs warm up and are not counted."""
+
+    def pair(n: int) -> tuple[float, float]:
+        if n % 2:
+            later = second()
+            return first(), later
+        return first(), second()
+
+    for n in range(warmup):
+        pair(n)
+    measured = [pair(n) for n in range(pairs)]
+    return (
+        statistics.median(a for a, _ in measured),
+        statistics.median(b for _, b in measured),
+    )

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from smtp_sink import Mailbox
 from support import STRONG_PASSWORD as PASSWORD
-from support import signup, unique_email, wait_outbox_settled
+from support import interleaved_medians, signup, unique_email, wait_outbox_settled
 
 # A realistic cost, so that the bcrypt work dominates and the dummy hash matters.
 ROUNDS = 10
@@ -93,17 +93,9 @@ def test_a_verified_mode_signup_for_a_taken_address_takes_as_long_as_for_a_new_o
         wait_outbox_settled(engine, poll=0.005)
         return elapsed
 
-    def pair(n: int) -> tuple[float, float]:
-        if n % 2:
-            new = seconds(unique_email("new"))
-            return seconds(taken), new
-        return seconds(taken), seconds(unique_email("new"))
-
-    for n in range(3):
-        pair(n)
-    pairs = [pair(n) for n in range(SAMPLES * 2)]
-    taken_median = statistics.median(t for t, _ in pairs)
-    new_median = statistics.median(n for _, n in pairs)
+    taken_median, new_median = interleaved_medians(
+        lambda: seconds(taken), lambda: seconds(unique_email("new")), pairs=SAMPLES * 2, warmup=3
+    )
 
     assert all(answer == answers[0] for answer in answers), answers
     ratio = taken_median / new_median

@@ -25,13 +25,9 @@ from support import STRONG_PASSWORD, at_once, bearer, signup, unique_email
 
 
 @pytest.fixture
-def app(mailbox: Mailbox, make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client(
-        mail_url=mailbox.url,
-        rate_limit_auth="1000/minute",
-        mail_rate_limit="1000/hour",
-        mail_address_limit="1000/hour",
-    )
+def app(mail_client: TestClient) -> TestClient:
+    """The app mailing over SMTP to the test's `mailbox`, with roomy limits."""
+    return mail_client
 
 
 class Person:
