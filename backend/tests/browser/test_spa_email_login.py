@@ -48,7 +48,7 @@ def test_sign_in_from_the_mailed_link_and_with_the_mailed_code(
 
     page.goto(f"{spa_origin}/?api={api}")
     page.locator("#login-email").fill(email)
-    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("button", name="Email a sign-in link").click()
     expect_result(page, "POST /auth/email-login", 202)
     expect(page.locator("#email-code-form")).to_be_visible()
 
@@ -63,7 +63,7 @@ def test_sign_in_from_the_mailed_link_and_with_the_mailed_code(
     # The code of a second mail, typed into the login form.
     page.goto(f"{spa_origin}/?api={api}")
     page.locator("#login-email").fill(email)
-    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("button", name="Email a sign-in link").click()
     expect_result(page, "POST /auth/email-login", 202)
     found = re.search(
         r"code on the sign-in page: ([0-9]{6})", body(mail(mailbox, email, SUBJECT, 2))
