@@ -99,12 +99,17 @@ def _usable(now: datetime) -> ColumnElement[bool]:
 def lock_admins(session: Session, now: datetime) -> None:
     """Lock every usable admin's row (PostgreSQL; SQLite's write lock already
     serialises the writers) before one of them loses the role: of two admins demoting
-    each other at once, the second then counts after the first has committed."""
+    each other at once, the second then counts after the first has committed.
+
+    `FOR NO KEY UPDATE`, not `FOR UPDATE`: the rows' key is not changing, and a
+    foreign-key check on them (the mail sender inserting a link for an admin, while
+    this transaction waits on that sender's outbox row) takes `FOR KEY SHARE`, which
+    `FOR UPDATE` would block: a deadlock, seen as a 503."""
     session.execute(
         sa_select(col(User.id))
         .where(col(User.role) == UserRole.ADMIN, _usable(now))
         .order_by(col(User.id))
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).all()
 
 
