@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func
 from sqlalchemy import select as sa_select
@@ -88,8 +89,8 @@ def list_for_user(session: Session, user_id: uuid.UUID) -> list[tuple[Organizati
     return [(org, role) for org, role in rows]
 
 
-def members(session: Session, org_id: uuid.UUID) -> list[MemberRow]:
-    rows = session.execute(
+def _member_rows(org_id: uuid.UUID) -> Any:
+    return (
         sa_select(
             col(Membership.user_id),
             col(User.email),
@@ -99,9 +100,17 @@ def members(session: Session, org_id: uuid.UUID) -> list[MemberRow]:
         )
         .join(User, col(User.id) == col(Membership.user_id))
         .where(col(Membership.org_id) == org_id)
-        .order_by(col(Membership.joined_at), col(Membership.user_id))
-    ).all()
-    return [MemberRow(*row) for row in rows]
+    )
+
+
+def members(session: Session, org_id: uuid.UUID) -> list[MemberRow]:
+    query = _member_rows(org_id).order_by(col(Membership.joined_at), col(Membership.user_id))
+    return [MemberRow(*row) for row in session.execute(query).all()]
+
+
+def member_row(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> MemberRow | None:
+    row = session.execute(_member_rows(org_id).where(col(Membership.user_id) == user_id)).first()
+    return MemberRow(*row) if row is not None else None
 
 
 def is_member_by_email(session: Session, org_id: uuid.UUID, email: str) -> bool:

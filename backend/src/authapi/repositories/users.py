@@ -256,9 +256,9 @@ def delete(session: Session, user: User) -> None:
 
 
 def list_newest(session: Session, limit: int, email_contains: str | None = None) -> list[User]:
-    """Newest first; `email_contains` is matched literally (`%` and `_` included)."""
-    query = select(User)
+    """Newest first (the console's listing, for the shell); `email_contains` is
+    matched literally (`%` and `_` included)."""
+    query = newest_statement(limit)
     if email_contains:
         query = query.where(col(User.email).contains(email_contains, autoescape=True))
-    query = query.order_by(col(User.created_at).desc(), col(User.id).desc()).limit(limit)
     return list(session.exec(query).all())

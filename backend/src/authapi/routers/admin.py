@@ -38,7 +38,7 @@ from authapi.schemas.admin import (
     SearchQuery,
 )
 from authapi.schemas.audit import AuthEventOut, AuthEventPage
-from authapi.schemas.auth import UserOut
+from authapi.schemas.auth import user_fields
 from authapi.schemas.common import canonical_email
 from authapi.services.admin import Actor, AdminService, UserChanges
 from authapi.services.audit import ClientInfo, EventFilter
@@ -48,7 +48,6 @@ from authapi.unit_of_work import UnitOfWork
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 Limit = Annotated[int, Query(ge=1, le=100)]
-USER_FIELDS = tuple(UserOut.model_fields)
 
 
 def _actor(principal: Principal, client: ClientInfo) -> Actor:
@@ -57,7 +56,7 @@ def _actor(principal: Principal, client: ClientInfo) -> Actor:
 
 def _out(admin: AdminService, user: User) -> AdminUserOut:
     return AdminUserOut(
-        **{name: getattr(user, name) for name in USER_FIELDS},
+        **user_fields(user),
         disabled=admin.is_disabled(user),
         disabled_reason=user.disabled_reason,
         disabled_until=user.disabled_until,

@@ -32,7 +32,7 @@ from authapi.schemas.auth import (
     SignupRequest,
     TokenForm,
     TokenResponse,
-    UserOut,
+    user_fields,
 )
 from authapi.schemas.mfa import MfaChallengeResponse
 
@@ -214,15 +214,12 @@ def logout_all(
     transport.take_back(response)
 
 
-USER_FIELDS = tuple(UserOut.model_fields)
-
-
 @router.get("/me", responses=problems(401))
 async def me(principal: CurrentPrincipal) -> MeOut:
     """The user the token belongs to, and the admin behind an impersonated session."""
     user = principal.user
     return MeOut(
-        **{name: getattr(user, name) for name in USER_FIELDS},
+        **user_fields(user),
         impersonated_by=principal.impersonator_id,
     )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -101,6 +101,15 @@ class UserOut(BaseModel):
     role: Literal["user", "admin"] = Field(
         description="`admin` may use the /admin API; read from the database on every request."
     )
+
+
+_USER_FIELDS = tuple(UserOut.model_fields)
+
+
+def user_fields(user: object) -> dict[str, Any]:
+    """The user object's fields, read from a User or the token check's snapshot, for
+    an answer that adds fields of its own to them."""
+    return {name: getattr(user, name) for name in _USER_FIELDS}
 
 
 class MeOut(UserOut):

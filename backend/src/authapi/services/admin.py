@@ -9,12 +9,11 @@ or the shell command's unit of work holds one transaction.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from authapi import errors
 from authapi.models import (
@@ -30,7 +29,7 @@ from authapi.models.base import utcnow
 from authapi.models.user import UserRole
 from authapi.repositories import identities, orgs, passkeys, sessions, users
 from authapi.security import PasswordHasher
-from authapi.services import audit, factors
+from authapi.services import audit, cursors, factors
 from authapi.services.account import erase_user
 from authapi.services.audit import ClientInfo, EventFilter
 from authapi.services.common import admin_kept
@@ -39,6 +38,7 @@ from authapi.services.passwords import require_strong
 from authapi.services.sessions import ImpersonationToken, SessionService, deactivate_user
 from authapi.unit_of_work import UnitOfWork
 
+KeyT = TypeVar("KeyT")
 SHELL = ClientInfo(ip_address=None, user_agent="authapi-cli", request_id=None)
 SHELL_REASON = "shell"
 # An impersonation is for looking at what the user sees, not for living as them.
@@ -121,17 +121,13 @@ class AdminService:
         by the email or name that matched; without one, everyone, newest first. The
         cursor says which listing it continues."""
         if query:
-            after = _decode_cursor(cursor, "k") if cursor else None
+            after = _decode_cursor(cursor, "k", str) if cursor else None
             found = users.search(uow.session, query.lower(), limit + 1, after)
             page = [user for _, user in found[:limit]]
             last = found[limit - 1][0] if len(found) > limit else None
             return page, _encode_cursor("k", *last) if last else None
-        before = _decode_cursor(cursor, "c") if cursor else None
-        rows = users.newest(
-            uow.session,
-            limit + 1,
-            (datetime.fromisoformat(before[0]), before[1]) if before else None,
-        )
+        before = _decode_cursor(cursor, "c", cursors.utc_time) if cursor else None
+        rows = users.newest(uow.session, limit + 1, before)
         page, more = rows[:limit], len(rows) > limit
         newest_last = page[-1] if more else None
         return page, (
@@ -292,14 +288,13 @@ class AdminService:
             raise errors.UserDisabled("A disabled account cannot be impersonated.")
         issued = self._sessions.impersonate(uow, user, actor.user_id, IMPERSONATION_TTL)
         self._record(uow, actor, AuthEventType.IMPERSONATION_STARTED, user)
-        admin = self.get(uow, actor.user_id)
         audit.record(
             uow.session,
             AuthEventType.IMPERSONATED,
             actor.client,
-            user_id=admin.id,
+            user_id=actor.user_id,
             email=user.email,
-            actor_id=admin.id,
+            actor_id=actor.user_id,
         )
         return issued
 
@@ -328,30 +323,16 @@ class AdminService:
 def _encode_cursor(kind: str, key: str, user_id: uuid.UUID) -> str:
     """Where a page of users ended: `k` a search's (key, id), `c` the newest-first
     listing's (created_at, id)."""
-    raw = f"{kind}|{user_id.hex}|{key}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(kind, user_id.hex, key)
 
 
-def _decode_cursor(cursor: str, kind: str) -> tuple[str, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        found_kind, user_id, key = raw.split("|", 2)
-        if found_kind != kind or not key or "\x00" in key:
+def _decode_cursor(cursor: str, kind: str, key: Callable[[str], KeyT]) -> tuple[KeyT, uuid.UUID]:
+    """A cursor of this listing (`kind`), its key read by `key`."""
+
+    def parse(text: str) -> tuple[KeyT, uuid.UUID]:
+        found_kind, user_id, raw_key = text.split("|", 2)
+        if found_kind != kind or not raw_key or "\x00" in raw_key:
             raise ValueError("a cursor of another listing")
-        if kind == "c":
-            when = datetime.fromisoformat(key)
-            if when.tzinfo is None:
-                raise ValueError("naive cursor time")
-            key = when.astimezone(UTC).isoformat()
-        return key, uuid.UUID(hex=user_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise errors.ValidationFailed(
-            "The cursor is not valid.",
-            errors=[
-                {
-                    "field": "cursor",
-                    "message": "Use a next_cursor value as given, with the same query.",
-                    "code": "invalid_cursor",
-                }
-            ],
-        ) from None
+        return key(raw_key), uuid.UUID(hex=user_id)
+
+    return cursors.decode(cursor, parse, "Use a next_cursor value as given, with the same query.")

@@ -8,20 +8,19 @@ email and minute. What a real user did is always a row of its own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import Session
 
-from authapi import errors, metrics
+from authapi import metrics
 from authapi.models import AuthEvent, AuthEventType
 from authapi.models.auth_event import USER_AGENT_MAX_LENGTH
 from authapi.models.user import EMAIL_MAX_LENGTH
 from authapi.repositories import auth_events
+from authapi.services import cursors
 from authapi.unit_of_work import UnitOfWork, Write
 
 # Rejections that an anonymous client can repeat as fast as it can send: without a user
@@ -215,27 +214,12 @@ def _page(rows: list[AuthEvent], limit: int) -> tuple[list[AuthEvent], str | Non
 
 
 def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{event_id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode(created_at.isoformat(), event_id.hex)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, _, event_id = raw.partition("|")
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive cursor time")
-        # In UTC now, as the column compares it: 0001-01-01T00:00+05:00 has no UTC.
-        return when.astimezone(UTC), uuid.UUID(hex=event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise errors.ValidationFailed(
-            "The cursor is not valid.",
-            errors=[
-                {
-                    "field": "cursor",
-                    "message": "Use a next_cursor value as given.",
-                    "code": "invalid_cursor",
-                }
-            ],
-        ) from None
+    def parse(text: str) -> tuple[datetime, uuid.UUID]:
+        created_at, _, event_id = text.partition("|")
+        return cursors.utc_time(created_at), uuid.UUID(hex=event_id)
+
+    return cursors.decode(cursor, parse)

@@ -125,7 +125,10 @@ class OrgService:
             self._record(
                 uow, AuthEventType.MEMBER_ROLE_CHANGED, principal, client, org, target, role
             )
-        return next(row for row in orgs.members(uow.session, org_id) if row.user_id == user_id)
+        row = orgs.member_row(uow.session, org_id, user_id)
+        if row is None:  # the member's account went meanwhile
+            raise errors.NotFound("No member of the organization has this id.")
+        return row
 
     def remove_member(
         self,
