@@ -27,6 +27,7 @@ MFA_KEY_HINT = (
     "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
 )
 
+MIN_INTROSPECTION_SECRET = 32
 MAIL_SCHEMES = ("console", "smtp", "smtp+starttls", "smtps")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -156,6 +157,11 @@ class Settings(BaseSettings):
     webauthn_rp_name: str = Field(default="authapi", min_length=1, max_length=64)
     webauthn_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
 
+    # Resource servers that may ask POST /auth/introspect whether a token is live:
+    # `id:secret,id2:secret2`, by HTTP Basic. A secret so long that guessing it is no
+    # attack (the endpoint is not rate-limited: a resource server may ask per request).
+    introspection_clients: Annotated[list[SecretStr], NoDecode] = []
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     host: str = "127.0.0.1"
@@ -181,6 +187,7 @@ class Settings(BaseSettings):
         "oauth_providers",
         "oauth_redirect_urls",
         "webauthn_origins",
+        "introspection_clients",
         mode="before",
     )
     @classmethod
@@ -192,6 +199,22 @@ class Settings(BaseSettings):
     def _networks(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return value
+
+    @field_validator("introspection_clients")
+    @classmethod
+    def _introspection_clients(cls, value: list[SecretStr]) -> list[SecretStr]:
+        ids: set[str] = set()
+        for entry in value:
+            client_id, colon, secret = entry.get_secret_value().partition(":")
+            if not colon or not client_id or client_id in ids:
+                raise ValueError("INTROSPECTION_CLIENTS is id:secret,id2:secret2 (ids unique)")
+            if len(secret) < MIN_INTROSPECTION_SECRET:
+                raise ValueError(
+                    f"each INTROSPECTION_CLIENTS secret needs {MIN_INTROSPECTION_SECRET} "
+                    "characters at least"
+                )
+            ids.add(client_id)
         return value
 
     @field_validator("oauth_redirect_urls")

@@ -35,6 +35,7 @@ from authapi.services.devices import NewDeviceNotice
 from authapi.services.email_links import EmailLinkService
 from authapi.services.email_login import EmailLoginService
 from authapi.services.identities import IdentityService
+from authapi.services.introspection import IntrospectionService
 from authapi.services.login import LoginService
 from authapi.services.mail import MailService
 from authapi.services.mfa import MfaService
@@ -170,6 +171,15 @@ class Container:
     @cached_property
     def token_check(self) -> TokenCheck:
         return TokenCheck(tokens=self.tokens, dialect=self.engine.dialect, side=self.side)
+
+    @cached_property
+    def introspection(self) -> IntrospectionService:
+        return IntrospectionService(
+            clients=self.settings.introspection_clients,
+            check=self.token_check,
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+        )
 
     @cached_property
     def sessions(self) -> SessionService:

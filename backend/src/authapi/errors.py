@@ -169,6 +169,18 @@ class OriginNotAllowed(AppError):
     detail = "In cookie mode only pages of the origins in CORS_ORIGINS may call this endpoint."
 
 
+class InvalidClient(AppError):
+    """Introspection without the credentials of a client in INTROSPECTION_CLIENTS."""
+
+    status = 401
+    code = "invalid_client"
+    detail = "Introspection needs the HTTP Basic credentials of a listed client."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="authapi"'})
+        self.extensions["error"] = "invalid_client"  # RFC 6749 5.2, for OAuth clients
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"

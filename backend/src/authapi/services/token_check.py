@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Dialect
@@ -16,11 +17,32 @@ from authapi import errors
 from authapi.models import AuthEventType
 from authapi.models.base import utcnow
 from authapi.repositories.sessions import SessionOwnerQuery
-from authapi.security import TokenConfig, TokenError, TokenExpiredError, decode_access_token
+from authapi.security import (
+    AccessClaims,
+    TokenConfig,
+    TokenError,
+    TokenExpiredError,
+    decode_access_token,
+)
 from authapi.services import audit
 from authapi.services.audit import ClientInfo
 from authapi.services.common import Principal
 from authapi.unit_of_work import SideTransactions
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    claims: AccessClaims
+    principal: Principal
+
+
+class _Refused(Exception):
+    """Why a token is not trusted: the error its caller gets, and the audit reason."""
+
+    def __init__(
+        self, error: type[errors.AppError], user_id: uuid.UUID | None, reason: str
+    ) -> None:
+        self.error, self.user_id, self.reason = error, user_id, reason
 
 
 class TokenCheck:
@@ -49,34 +71,47 @@ class TokenCheck:
         if not token:
             raise errors.TokenMissing
         try:
+            return self._check(connection, token)[1]
+        except _Refused as refused:
+            self._reject(client(), refused.user_id, refused.reason)
+            raise refused.error from None
+
+    def inspect(self, connection: Connection, token: str) -> Inspected | None:
+        """The same check for a resource server's introspection (RFC 7662): the token's
+        claims and its live session, or None for any token that would be refused. No
+        audit row: the resource server asks on its callers' behalf, and refuses them."""
+        try:
+            claims, principal = self._check(connection, token)
+        except _Refused:
+            return None
+        return Inspected(claims=claims, principal=principal)
+
+    def _check(self, connection: Connection, token: str) -> tuple[AccessClaims, Principal]:
+        try:
             claims = decode_access_token(self._tokens, token)
         except TokenExpiredError:
-            self._reject(client(), None, "expired")
-            raise errors.TokenExpired from None
+            raise _Refused(errors.TokenExpired, None, "expired") from None
         except TokenError:
-            self._reject(client(), None, "invalid")
-            raise errors.TokenInvalid from None
+            raise _Refused(errors.TokenInvalid, None, "invalid") from None
 
         found = self._owner_query.run(connection, claims.session_id)
         if found is None or found.user.id != claims.user_id:
-            self._reject(client(), claims.user_id if found else None, "unknown_session")
-            raise errors.TokenInvalid
+            user_id = claims.user_id if found else None
+            raise _Refused(errors.TokenInvalid, user_id, "unknown_session")
         auth_session, user = found, found.user
         if auth_session.revoked_at is not None:
-            self._reject(client(), user.id, "revoked")
-            raise errors.TokenRevoked
+            raise _Refused(errors.TokenRevoked, user.id, "revoked")
         now = self._clock()
         if user.is_disabled(now):
-            self._reject(client(), user.id, "disabled")
-            raise errors.TokenRevoked
+            raise _Refused(errors.TokenRevoked, user.id, "disabled")
         if auth_session.expires_at <= now:
-            self._reject(client(), user.id, "expired")
-            raise errors.TokenExpired
-        return Principal(
+            raise _Refused(errors.TokenExpired, user.id, "expired")
+        principal = Principal(
             user=user,
             session_id=auth_session.session_id,
             impersonator_id=auth_session.impersonator_id,
         )
+        return claims, principal
 
     def _reject(self, client: ClientInfo, user_id: uuid.UUID | None, reason: str) -> None:
         self._side.try_run(
