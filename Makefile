@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve migrate test lint typecheck docs docs-build pytest bench spec lock clean mfa-key
+.PHONY: help run serve migrate test lint typecheck docs docs-build pytest ts-client bench spec lock clean mfa-key
 
 help:
 	@echo "make run    set up (venv, .env with a generated secret, migrations) and serve"
@@ -23,8 +23,11 @@ $(VENV)/.runtime: requirements/runtime.txt pyproject.toml
 	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+# The dev venv also holds clients/python (authapi-verifier), editable: the example
+# resource server and its tests import it (its dependencies are authapi's own).
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt clients/python/pyproject.toml
 	$(PIP) install --require-hashes -r requirements/dev.txt
+	$(PIP) install --no-deps -e clients/python
 	touch $@
 
 # A fresh secret, once: `.env` is never overwritten.
@@ -53,7 +56,7 @@ run: $(VENV)/.runtime mfa-key
 	$(PY) -m authapi migrate
 	$(PY) -m authapi serve
 
-test: $(VENV)/.dev lint typecheck docs-build pytest
+test: $(VENV)/.dev lint typecheck docs-build pytest ts-client
 
 # --- helpers -------------------------------------------------------------------------
 
@@ -65,12 +68,13 @@ migrate: $(VENV)/.runtime mfa-key
 
 # lint-imports holds the layers (the contracts are in pyproject.toml).
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check backend scripts bench
-	$(VENV)/bin/ruff format --check backend scripts bench
+	$(VENV)/bin/ruff check backend scripts bench clients/python
+	$(VENV)/bin/ruff format --check backend scripts bench clients/python
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy backend/src
+	$(VENV)/bin/mypy --strict clients/python/src
 
 # The documentation site (docs/ and mkdocs.yml, Material for MkDocs): `docs` serves it
 # with live reload on 8001 (the app has 8000); `docs-build` builds it into site/ with
@@ -88,6 +92,17 @@ OIDC_PROVIDER := backend/tests/oidc_provider
 $(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package-lock.json
 	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The TypeScript client (clients/typescript): npm ci from its lock file (again when the
+# lock changes), then its type check and its tests (vitest), against authapi servers
+# the tests start themselves with this venv's Python.
+TS_CLIENT := clients/typescript
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ts-client: $(VENV)/.dev $(TS_CLIENT)/node_modules/.installed
+	cd $(TS_CLIENT) && npm run check && AUTHAPI_PYTHON=$(abspath $(PY)) npm test
 
 # The tests use the local PostgreSQL and Redis (started here if installed and stopped)
 # and Debian's Chromium (installed here if missing); each skips loudly without them.

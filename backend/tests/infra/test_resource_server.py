@@ -1,5 +1,6 @@
-"""examples/resource_server, a second real service, trusts authapi's access tokens by
-verifying them offline against authapi's JWKS, across a key rotation.
+"""examples/resource_server, a second real service built on the authapi-verifier package
+(clients/python), trusts authapi's access tokens by verifying them offline against
+authapi's JWKS, across a key rotation.
 
 authapi (ES256) and the resource server run as real processes, spoken to over HTTP.
 """
@@ -51,8 +52,8 @@ def resource_server(jwks_url: str, workdir: Path) -> Iterator[str]:
     env = {
         **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
         "AUTHAPI_JWKS_URL": jwks_url,
-        # PyJWKClient refetches the set on an unknown `kid` at most once per cooldown
-        # (5 s in the example). A rotation in this test follows the first fetch within
+        # The verifier refetches the set on an unknown `kid` at most once per cooldown
+        # (5 s by default). A rotation in this test follows the first fetch within
         # seconds, so no cooldown here: the refetch itself is what is under test.
         "AUTHAPI_JWKS_REFETCH_COOLDOWN_SECONDS": "0",
         "PYTHONUNBUFFERED": "1",
@@ -180,6 +181,12 @@ def test_resource_server_verifies_tokens_and_follows_a_key_rotation(tmp_path: Pa
                 "session_id": claims["sid"],
             }
             refuse_forgeries(resource, claims, old_key.read_bytes(), old_token)
+            # The example's admin route wants the admin role; a new account has not.
+            not_admin = httpx.get(
+                f"{resource}/admin", headers={"Authorization": f"Bearer {old_token}"}, timeout=10
+            )
+            assert not_admin.status_code == 403, not_admin.text
+            assert not_admin.json()["code"] == "forbidden"
 
         # authapi is down: the cached key set still verifies, offline; a kid that is
         # not cached cannot be looked up, which is not the client's fault (503).
