@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import admin_search
+import mail_throughput
 import psutil
 from loadgen import BENCH_DIR, Load, finish_wrk, start_wrk
 from processes import (
@@ -80,6 +81,8 @@ class Options:
     duration: float
     search_users: int = 1_000_000  # the admin search's row (PostgreSQL); 0 skips it
     search_only: bool = False
+    mail_seconds: float = 60.0  # the mail row's load (PostgreSQL); 0 skips it
+    mail_only: bool = False
 
 
 def log(message: str) -> None:
@@ -478,7 +481,8 @@ def run(options: Options) -> str:
         workdir = Path(tmp)
         bench = Bench(options, children, workdir)
         try:
-            for database in [] if options.search_only else options.databases:
+            only = options.search_only or options.mail_only
+            for database in [] if only else options.databases:
                 url = database_url(database, workdir)
                 storage = REDIS_URI if database == "postgres" else "memory://"
                 log(f"{DATABASES[database]}: migrating and seeding {options.users:,} users")
@@ -492,7 +496,26 @@ def run(options: Options) -> str:
                     with_peer = peer if database == "sqlite" and workers == 1 else None
                     env = app_env(url, storage, secret, workers)
                     runs.append(bench.run(database, workers, env, with_peer))
-            if "postgres" in options.databases and options.search_users > 0:
+            if (
+                "postgres" in options.databases
+                and options.mail_seconds > 0
+                and not options.search_only
+            ):
+                url = database_url("postgres", workdir)
+                rate, seconds = mail_throughput.MAIL_RATE, options.mail_seconds
+                log(f"PostgreSQL: mail at {rate:.0f}/s for {seconds:.0f} s")
+                env = app_env(url, REDIS_URI, secret, mail_throughput.MAIL_WORKERS)
+                migrate(env, workdir)
+                seed_users(url, options.users, password_hash)
+                mailed = mail_throughput.measure(
+                    children, workdir, url, env, options.users, seconds=seconds
+                )
+                notes += mailed.lines()
+            if (
+                "postgres" in options.databases
+                and options.search_users > 0
+                and not options.mail_only
+            ):
                 url = database_url("postgres", workdir)
                 log(f"PostgreSQL: the admin search at {options.search_users:,} users")
                 env = app_env(url, REDIS_URI, secret, 1)
@@ -532,6 +555,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--search-only", action="store_true", help="measure only the admin search row"
     )
+    parser.add_argument(
+        "--mail-seconds",
+        type=float,
+        help="seconds of queued mail for the mail row, PostgreSQL (60; --quick: 5; 0 skips)",
+    )
+    parser.add_argument("--mail-only", action="store_true", help="measure only the mail row")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.database.split(",") if d.strip()]
@@ -546,7 +575,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         search_users = 10_000 if args.quick else 1_000_000
     if args.search_only and "postgres" not in databases:
         parser.error("--search-only measures PostgreSQL: add it to --database")
-    return Options(databases, users, seconds, search_users, args.search_only)
+    mail_seconds = args.mail_seconds
+    if mail_seconds is None:
+        mail_seconds = 5.0 if args.quick else 60.0
+    if args.mail_only and "postgres" not in databases:
+        parser.error("--mail-only measures PostgreSQL: add it to --database")
+    return Options(
+        databases, users, seconds, search_users, args.search_only, mail_seconds, args.mail_only
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

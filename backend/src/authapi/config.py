@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     mail_from: str = "authapi <no-reply@localhost>"
     mail_max_attempts: int = Field(default=8, ge=1, le=100)
     mail_retry_seconds: float = Field(default=30, gt=0, le=3600)
+    # Messages each process sends at once (each over an SMTP connection of its own,
+    # kept open between messages): one at a time, a relay's round trips cap the rate.
+    mail_concurrency: int = Field(default=4, ge=1, le=32)
+    # How long a sender's claim on a message lasts: a process that dies while it holds
+    # claims delays those messages this long. It must outlast an SMTP conversation.
+    mail_claim_seconds: int = Field(default=120, ge=20, le=3600)
 
     # Retention: the in-service prune runs every PRUNE_INTERVAL_SECONDS (0: never;
     # `python -m authapi prune` still works), deleting in batches of PRUNE_BATCH_SIZE.

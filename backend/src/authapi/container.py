@@ -22,7 +22,8 @@ from authapi.jobs import PruneJob
 from authapi.keys import KeySet, build_key_set
 from authapi.limit_storage import ActionLimit, MailLimit
 from authapi.login_throttle import LoginThrottle
-from authapi.mailer import OutboxSender, transport_from_url
+from authapi.mail_transports import transport_from_url
+from authapi.mailer import OutboxSender
 from authapi.oauth_client import ProviderClient
 from authapi.oauth_config import read_provider
 from authapi.otp import SecretBox
@@ -139,6 +140,8 @@ class Container:
             doorbell=self.doorbell,
             max_attempts=self.settings.mail_max_attempts,
             retry_seconds=self.settings.mail_retry_seconds,
+            concurrency=self.settings.mail_concurrency,
+            claim_seconds=self.settings.mail_claim_seconds,
         )
 
     @cached_property

@@ -84,6 +84,25 @@ def mark_done(session: Session, message_id: uuid.UUID, status: MailStatus, now: 
     )
 
 
+def release(session: Session, held: dict[uuid.UUID, datetime], *, untried: set[uuid.UUID]) -> None:
+    """Give up claims before they expire (each matched by its end, so a claim that
+    expired and was taken by another sender meanwhile is left alone); a message never
+    tried gets its attempt back."""
+    for message_id, claimed_until in held.items():
+        values: dict[str, object] = {"claimed_until": None}
+        if message_id in untried:
+            values["attempts"] = col(OutboxMessage.attempts) - 1
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == message_id,
+                col(OutboxMessage.status) == MailStatus.QUEUED.value,
+                col(OutboxMessage.claimed_until) == claimed_until,
+            )
+            .values(values)
+        )
+
+
 def mark_failed(
     session: Session, message_id: uuid.UUID, error: str, retry_at: datetime | None
 ) -> None:

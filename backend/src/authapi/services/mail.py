@@ -10,12 +10,13 @@ in the queue until they are sent.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Protocol
 
 from sqlmodel import Session
@@ -181,25 +182,30 @@ class MailService:
         """The mail to send for a queued message, or None when there is nothing to
         send any more (the account is gone, disabled, or its address changed)."""
         kind = MailKind(message.kind)
+        minted: tuple[str, str] | None
         if kind is MailKind.ORG_INVITATION:
-            body = self._invitation_body(session, message)
+            minted = self._invitation_body(session, message)
         elif kind in mail_text.LINK_TEMPLATES:
-            body = self._link_body(session, kind, message)
+            minted = self._link_body(session, kind, message)
         else:
-            body = message.body
-        if body is None:
+            minted = None if message.body is None else (message.body, "")
+        if minted is None:
             return None
+        body, version = minted
         mail = EmailMessage()
         mail["From"] = self._settings.mail_from
         mail["To"] = message.to_address
         mail["Subject"] = mail_text.SUBJECTS[kind]
         mail["Date"] = formatdate(usegmt=True)
-        mail["Message-ID"] = make_msgid(domain=self._domain)
+        # Stable, so that a receiving server may drop a copy sent twice (a process that
+        # died between the SMTP answer and recording it). A link minted again is a new
+        # link, so a mail composed again names it: never dropped as the old mail's copy.
+        mail["Message-ID"] = f"<{message.id.hex}{version}@{self._domain}>"
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(body)
         return mail
 
-    def _invitation_body(self, session: Session, message: OutboxMessage) -> str | None:
+    def _invitation_body(self, session: Session, message: OutboxMessage) -> tuple[str, str] | None:
         """Mint the invitation's token now (only its hash is kept, replacing any
         earlier one), if the invitation is still pending."""
         if not outbox.hold(session, message.id) or message.invitation_id is None:
@@ -219,7 +225,7 @@ class MailService:
         inviter = users.get_by_id(session, invitation.invited_by) if invitation.invited_by else None
         token, token_hash = new_link_token()
         invitations.set_token_hash(session, invitation.id, token_hash)
-        return mail_text.ORG_INVITATION.format(
+        body = mail_text.ORG_INVITATION.format(
             inviter=(inviter.name or inviter.email) if inviter else "Someone",
             email=invitation.email,
             org=org.name,
@@ -227,8 +233,11 @@ class MailService:
             url=self._settings.org_invite_url.replace("{token}", token),
             expires=invitation.expires_at.strftime("%Y-%m-%d %H:%M"),
         )
+        return body, "." + secrets.token_hex(8)  # this mint's, as a link's id is
 
-    def _link_body(self, session: Session, kind: MailKind, message: OutboxMessage) -> str | None:
+    def _link_body(
+        self, session: Session, kind: MailKind, message: OutboxMessage
+    ) -> tuple[str, str] | None:
         # First, the message's row lock: a void_pending (password change, reset,
         # logout everywhere) deleting it either did so already, or waits for this
         # transaction and then voids the link minted here.
@@ -270,9 +279,10 @@ class MailService:
         if purpose is LinkPurpose.EMAIL_LOGIN:  # and a code to type, in the same mail
             code = new_email_code()
             links.set_code_hash(session, link, email_code_hash(self._code_key, link.id, code))
-        return template.format(
+        body = template.format(
             email=message.to_address,
             url=url.replace("{token}", token),
             ttl=mail_text.human_duration(ttl),
             code=code,
         )
+        return body, "." + link.id.hex

@@ -1,0 +1,204 @@
+"""`make bench`'s mail row: reset mails queued at a steady rate (25 a second for 60 s
+by default) into authapi with WORKERS=2 on PostgreSQL + Redis, delivered to a real
+SMTP server (aiosmtpd, in this process).
+
+Queue-to-send is each message's `sent_at - created_at` in the outbox (the database
+stamps both); duplicates are messages the SMTP server saw twice (by Message-ID);
+drained is how long after the last request the queue took to empty.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from processes import Children, request, start_server
+
+MAIL_RATE = 25.0  # mails queued per second
+MAIL_SECONDS = 60.0
+MAIL_WORKERS = 2
+TARGET_P99_SECONDS = 5.0
+TARGET_DRAIN_SECONDS = 5.0
+SENDERS = 4  # threads that make the requests: one alone could fall behind the pace
+
+
+@dataclass(frozen=True)
+class MailResult:
+    queued: int
+    delivered: int
+    duplicates: int
+    missing: int
+    p50_s: float
+    p99_s: float
+    drained_s: float | None  # None: not empty within the wait
+    refused: int  # requests answered with anything but 202
+    rate: float
+    seconds: float
+
+    def lines(self) -> list[str]:
+        met = (
+            self.p99_s <= TARGET_P99_SECONDS
+            and self.drained_s is not None
+            and self.drained_s <= TARGET_DRAIN_SECONDS
+            and self.duplicates == 0
+            and self.missing == 0
+        )
+        drained = f"{self.drained_s:.1f} s" if self.drained_s is not None else "not within 60 s"
+        return [
+            f"Mail, PostgreSQL + Redis, WORKERS={MAIL_WORKERS}, {self.rate:.0f} reset mails/s "
+            f"queued for {self.seconds:.0f} s, real SMTP: {self.queued:,} queued, "
+            f"{self.delivered:,} delivered, {self.duplicates} duplicated, {self.missing} missing, "
+            f"{self.refused} requests refused; queue-to-send p50 {self.p50_s:.2f} s, "
+            f"p99 {self.p99_s:.2f} s; queue empty {drained} after the load "
+            f"(target p99 <= {TARGET_P99_SECONDS:.0f} s and empty within "
+            f"{TARGET_DRAIN_SECONDS:.0f} s: {'met' if met else 'NOT met'})."
+        ]
+
+
+class _Sink:
+    """What the SMTP server received, by Message-ID."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import email
+        import email.policy
+
+        message = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
+        with self._lock:
+            self.seen[str(message["Message-ID"])] += 1
+        return "250 OK"
+
+
+def _queue_stats(url: str) -> tuple[int, list[tuple[float, float]]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            queued = connection.execute(
+                text("SELECT count(*) FROM mail_outbox WHERE status = 'queued'")
+            ).scalar_one()
+            rows = connection.execute(
+                text(
+                    "SELECT extract(epoch FROM created_at), extract(epoch FROM sent_at) "
+                    "FROM mail_outbox WHERE status = 'sent'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return int(queued), [(float(a), float(b)) for a, b in rows]
+
+
+def measure(
+    children: Children,
+    workdir: Path,
+    url: str,
+    env: dict[str, str],
+    users: int,
+    rate: float = MAIL_RATE,
+    seconds: float = MAIL_SECONDS,
+) -> MailResult:
+    import sys
+
+    from aiosmtpd.controller import Controller
+    from processes import free_port
+
+    sink = _Sink()
+    smtp_port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        env = {
+            **env,
+            "WORKERS": str(MAIL_WORKERS),
+            "MAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "MAIL_RATE_LIMIT": "1000000/hour",
+            "MAIL_ADDRESS_LIMIT": "1000000/hour",
+        }
+        server = start_server(
+            children,
+            "authapi-mail",
+            [sys.executable, "-m", "authapi", "serve"],
+            env,
+            workdir,
+            "/health",
+        )
+        try:
+            total = int(rate * seconds)
+            refused = _queue_at_rate(server.url, users, rate, total)
+            load_ended = time.monotonic()
+            drained: float | None = None
+            while time.monotonic() - load_ended < 60:
+                queued, _ = _queue_stats(url)
+                if queued == 0:
+                    drained = time.monotonic() - load_ended
+                    break
+                time.sleep(0.1)
+            time.sleep(1.0)  # a late duplicate would arrive now
+            _, sent = _queue_stats(url)
+        finally:
+            children.stop(server.process)
+    finally:
+        controller.stop()
+    waits = sorted(b - a for a, b in sent)
+    p50 = statistics.median(waits) if waits else float("nan")
+    p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))] if waits else float("nan")
+    delivered = sum(sink.seen.values())
+    queued_ok = total - refused
+    return MailResult(
+        queued=queued_ok,
+        delivered=delivered,
+        duplicates=sum(count - 1 for count in sink.seen.values() if count > 1),
+        missing=max(0, queued_ok - len(sink.seen)),
+        p50_s=p50,
+        p99_s=p99,
+        drained_s=drained,
+        refused=refused,
+        rate=rate,
+        seconds=seconds,
+    )
+
+
+def _queue_at_rate(base_url: str, users: int, rate: float, total: int) -> int:
+    """`total` forgot-password requests, the k-th at start + k / rate, for users in
+    turn; returns how many were not answered 202."""
+    started = time.monotonic() + 0.2
+    refused = 0
+    lock = threading.Lock()
+    turn = iter(range(total))
+
+    def sender() -> None:
+        nonlocal refused
+        while True:
+            with lock:
+                k = next(turn, None)
+            if k is None:
+                return
+            delay = started + k / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            status, _ = request(
+                "POST",
+                f"{base_url}/auth/password/forgot",
+                {"email": f"bench{k % users}@example.com"},
+            )
+            if status != 202:
+                with lock:
+                    refused += 1
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return refused
