@@ -71,3 +71,40 @@ def test_a_recipient_refused_for_good_is_not_retried(
     assert row.last_error is not None
     assert "550" in row.last_error
     assert mailbox.refused == [refused]
+
+
+def test_a_message_id_is_stable_for_a_notice_and_new_for_each_minted_link(
+    make_client: Callable[..., TestClient], mailbox: Mailbox
+) -> None:
+    """A copy of a notice (sent again after a process died before recording it) has
+    the first one's Message-ID, so a receiving server may drop it; a link mail
+    composed again carries a new link that voids the first, so it must not look
+    like a copy."""
+    client = make_client(mail_url=mailbox.url, mail_from="authapi <auth@example.org>")
+    container = client.app.state.container  # type: ignore[attr-defined]
+    container.sender.stop()
+    email = unique_email()
+    token = signup(client, email)["access_token"]
+    changed = client.post(
+        "/auth/password/change",
+        json={"current_password": STRONG_PASSWORD, "new_password": STRONG_PASSWORD + "x"},
+        headers=bearer(token),
+    )
+    assert changed.status_code == 204, changed.text  # (the queued verify mail goes with it)
+    forgot = client.post("/auth/password/forgot", json={"email": email})
+    assert forgot.status_code == 202, forgot.text
+    rows = {row.kind: row for row in outbox_rows(client, email)}
+    notice, link = rows["password_changed"], rows["password_reset"]
+
+    def message_id(row: OutboxMessage) -> str:
+        with Session(container.engine) as session:
+            mail = container.mail.compose(session, row)
+            session.commit()
+        assert mail is not None
+        return str(mail["Message-ID"])
+
+    assert message_id(notice) == message_id(notice) == f"<{notice.id.hex}@example.org>"
+    first, second = message_id(link), message_id(link)
+    assert first != second
+    assert first.startswith(f"<{link.id.hex}.")
+    assert second.startswith(f"<{link.id.hex}.")
