@@ -1,6 +1,7 @@
 """`make bench`'s mail row: reset mails queued at a steady rate (25 a second for 60 s
 by default) into authapi with WORKERS=2 on PostgreSQL + Redis, delivered to a real
-SMTP server (aiosmtpd, in this process).
+SMTP server (aiosmtpd, in this process), while LOGIN_CONNECTIONS log in meanwhile
+(bcrypt takes the cores, as in the operator's report the row answers).
 
 Queue-to-send is each message's `sent_at - created_at` in the outbox (the database
 stamps both); duplicates are messages the SMTP server saw twice (by Message-ID);
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadgen import finish_wrk, start_wrk
 from processes import Children, request, start_server
 
 MAIL_RATE = 25.0  # mails queued per second
@@ -25,6 +27,7 @@ MAIL_WORKERS = 2
 TARGET_P99_SECONDS = 5.0
 TARGET_DRAIN_SECONDS = 5.0
 SENDERS = 4  # threads that make the requests: one alone could fall behind the pace
+LOGIN_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class MailResult:
     refused: int  # requests answered with anything but 202
     rate: float
     seconds: float
+    logins_per_s: float
 
     def lines(self) -> list[str]:
         met = (
@@ -51,7 +55,8 @@ class MailResult:
         drained = f"{self.drained_s:.1f} s" if self.drained_s is not None else "not within 60 s"
         return [
             f"Mail, PostgreSQL + Redis, WORKERS={MAIL_WORKERS}, {self.rate:.0f} reset mails/s "
-            f"queued for {self.seconds:.0f} s, real SMTP: {self.queued:,} queued, "
+            f"queued for {self.seconds:.0f} s while {LOGIN_CONNECTIONS} connections log in "
+            f"({self.logins_per_s:.0f}/s), real SMTP: {self.queued:,} queued, "
             f"{self.delivered:,} delivered, {self.duplicates} duplicated, {self.missing} missing, "
             f"{self.refused} requests refused; queue-to-send p50 {self.p50_s:.2f} s, "
             f"p99 {self.p99_s:.2f} s; queue empty {drained} after the load "
@@ -105,6 +110,7 @@ def measure(
     url: str,
     env: dict[str, str],
     users: int,
+    password: str,
     rate: float = MAIL_RATE,
     seconds: float = MAIL_SECONDS,
 ) -> MailResult:
@@ -135,8 +141,17 @@ def measure(
         )
         try:
             total = int(rate * seconds)
+            logins = start_wrk(
+                children,
+                server.url,
+                "login.lua",
+                LOGIN_CONNECTIONS,
+                seconds,
+                {"BENCH_USERS": str(users), "BENCH_PASSWORD": password},
+            )
             refused = _queue_at_rate(server.url, users, rate, total)
             load_ended = time.monotonic()
+            logged_in = finish_wrk(children, logins, seconds)
             drained: float | None = None
             while time.monotonic() - load_ended < 60:
                 queued, _ = _queue_stats(url)
@@ -166,6 +181,7 @@ def measure(
         refused=refused,
         rate=rate,
         seconds=seconds,
+        logins_per_s=logged_in.rate,
     )
 
 

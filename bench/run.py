@@ -508,7 +508,7 @@ def run(options: Options) -> str:
                 migrate(env, workdir)
                 seed_users(url, options.users, password_hash)
                 mailed = mail_throughput.measure(
-                    children, workdir, url, env, options.users, seconds=seconds
+                    children, workdir, url, env, options.users, PASSWORD, seconds=seconds
                 )
                 notes += mailed.lines()
             if (
