@@ -83,6 +83,7 @@ class Options:
     search_only: bool = False
     mail_seconds: float = 60.0  # the mail row's load (PostgreSQL); 0 skips it
     mail_only: bool = False
+    mail_fault: str | None = None
 
 
 def log(message: str) -> None:
@@ -508,7 +509,14 @@ def run(options: Options) -> str:
                 migrate(env, workdir)
                 seed_users(url, options.users, password_hash)
                 mailed = mail_throughput.measure(
-                    children, workdir, url, env, options.users, PASSWORD, seconds=seconds
+                    children,
+                    workdir,
+                    url,
+                    env,
+                    options.users,
+                    PASSWORD,
+                    seconds=seconds,
+                    fault=options.mail_fault,
                 )
                 notes += mailed.lines()
             if (
@@ -561,6 +569,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="seconds of queued mail for the mail row, PostgreSQL (60; --quick: 5; 0 skips)",
     )
     parser.add_argument("--mail-only", action="store_true", help="measure only the mail row")
+    parser.add_argument(
+        "--mail-fault",
+        choices=sorted(mail_throughput.FAULTS),
+        help="inject a fault half way through the mail row (restart-postgres restarts the "
+        "machine's PostgreSQL: not while anything else uses it)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.database.split(",") if d.strip()]
@@ -581,7 +595,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if args.mail_only and "postgres" not in databases:
         parser.error("--mail-only measures PostgreSQL: add it to --database")
     return Options(
-        databases, users, seconds, search_users, args.search_only, mail_seconds, args.mail_only
+        databases,
+        users,
+        seconds,
+        search_users,
+        args.search_only,
+        mail_seconds,
+        args.mail_only,
+        args.mail_fault,
     )
 
 
