@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.process
 import os
 import shutil
 import signal
 import socket
 import tempfile
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "access_log": True,
 }
 RESTART_LIMIT = 5  # a worker that keeps dying is a configuration problem, not bad luck
+# How long the workers have, together, to finish their requests after SIGTERM.
+GRACEFUL_SECONDS = 30
 # prometheus-client's multiprocess mode: each process writes its samples there.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -127,7 +130,15 @@ def _supervise(host: str, port: int, workers: int) -> None:
     """
     _listener(host, port).close()  # fail here, once, if the port is taken
     context = multiprocessing.get_context("spawn")
-    stopping = threading.Event()
+    # Set by the signal handler, which takes no lock. It was a threading.Event, whose
+    # set() takes the Event's lock: a Python signal handler runs in the main thread
+    # between two bytecodes of whatever the loop is doing, and that may be inside
+    # Event.wait() holding that very lock, or inside the handler's own set() when a
+    # second signal comes (`make run` forwards the group's SIGTERM to its child, so
+    # `kill -- -PGID` or Ctrl-C's SIGTERM arrives twice, microseconds apart). The
+    # handler then blocked forever on a lock its own thread held: the supervisor
+    # never reaped its exited workers (2 stops in 41 under `make run`).
+    stopping = False
 
     def start() -> multiprocessing.process.BaseProcess:
         process = context.Process(target=_worker, args=(host, port), name="authapi-worker")
@@ -135,22 +146,32 @@ def _supervise(host: str, port: int, workers: int) -> None:
         return process
 
     def stop(_signum: int, _frame: Any) -> None:
-        stopping.set()
+        nonlocal stopping
+        stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    processes = [start() for _ in range(workers)]
-    logger.info("started %d workers on %s:%d (SO_REUSEPORT)", workers, host, port)
+    processes: list[multiprocessing.process.BaseProcess] = []
     restarts = 0
     try:
-        while not stopping.wait(0.5):
+        # Inside the try: a stop (or a failed start) while starting still stops and
+        # reaps the workers already started, and starts no more of them.
+        while len(processes) < workers and not stopping:
+            processes.append(start())
+        logger.info("started %d workers on %s:%d (SO_REUSEPORT)", len(processes), host, port)
+        while not stopping:
+            # Wakes at once when a worker exits; a signal interrupts the wait and the
+            # wait resumes (PEP 475), so the flag is seen within the 0.5 s.
+            multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
             for index, process in enumerate(processes):
-                if process.is_alive():
+                # A worker that exits because the stop's SIGTERM reached it too (a
+                # process group's) is not a crash: restart nothing once stopping.
+                if stopping or process.is_alive():
                     continue
                 restarts += 1
                 if restarts > RESTART_LIMIT:
                     logger.error("workers keep exiting; giving up")
-                    stopping.set()
+                    stopping = True
                     break
                 logger.warning(
                     "worker %s exited with %s; restarting", process.pid, process.exitcode
@@ -161,11 +182,17 @@ def _supervise(host: str, port: int, workers: int) -> None:
         for process in processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes in-flight requests
+        # One deadline for all the workers (not GRACEFUL_SECONDS each, one after the
+        # other), then SIGKILL for any still draining.
+        deadline = time.monotonic() + GRACEFUL_SECONDS
         for process in processes:
-            process.join(timeout=30)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process in processes:
             if process.is_alive():
+                logger.warning("worker %s still running; killing it", process.pid)
                 process.kill()
-                process.join(timeout=10)
+        for process in processes:
+            process.join(timeout=10)
             _worker_gone(process.pid)
     if restarts > RESTART_LIMIT:
         raise SystemExit(1)
