@@ -24,7 +24,6 @@ from support import (
     drop_postgres_database,
     run_migrations,
     signup,
-    truncate_all_sql,
     unique_email,
     wait_outbox_settled,
 )
@@ -59,22 +58,6 @@ def test_unreachable_database_gives_503_and_health_names_it(
     assert health.status_code == 503
     assert health.json()["database"] == "unavailable"
     assert health.json()["rate_limit_storage"] == "ok"
-
-
-@pytest.fixture
-def proxied_postgres(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
-    url = make_url(postgres_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    try:
-        yield url.set(port=proxy.port).render_as_string(hide_password=False), proxy
-    finally:
-        proxy.close()
-        engine = create_engine(postgres_url)
-        with engine.begin() as connection:
-            # A transaction the app left open would make TRUNCATE wait forever.
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text(truncate_all_sql()))
-        engine.dispose()
 
 
 @pytest.mark.postgres

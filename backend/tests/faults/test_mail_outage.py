@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,13 +17,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from faults.tcp_proxy import TcpProxy
 from faults.test_mail_faults import FAST_RETRY, HungSmtpServer, all_sent, wait_rows
 from servers import authapi_process
 from smtp_sink import Mailbox, _Collector
-from support import STRONG_PASSWORD, truncate_all_sql, unique_email
+from support import STRONG_PASSWORD, unique_email
 
 
 class _CuttingCollector(_Collector):
@@ -51,21 +50,6 @@ def settle_and_count(box: Mailbox, expected: int) -> Counter[str]:
     box.wait_total(expected, timeout=30)
     time.sleep(1.5)  # a copy would arrive now
     return message_ids(box)
-
-
-@pytest.fixture
-def proxied_postgres(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
-    url = make_url(postgres_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    try:
-        yield url.set(port=proxy.port).render_as_string(hide_password=False), proxy
-    finally:
-        proxy.close()
-        engine = create_engine(postgres_url)
-        with engine.begin() as connection:
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text(truncate_all_sql()))
-        engine.dispose()
 
 
 @pytest.mark.postgres
