@@ -13,6 +13,12 @@ context, so the Secure cookie works without TLS.
 - logout clears the cookie: after a reload the page is logged out.
 Without cookie mode the refresh token comes in the JSON and the page keeps it in
 memory only: refresh works, a reload forgets it.
+
+The page calls the API through @authapi/client, which refreshes one at a time: the
+calls of a tab that find the access token expired share one POST /auth/refresh, and
+tabs take turns under a Web Lock, each presenting the cookie its predecessor got (a
+spent one presented again would end the session). The tests hold that lock
+themselves to make the calls meet: every call is waiting before any refresh may go.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 from jose import jwt
-from playwright.sync_api import BrowserContext, Cookie, Page, expect
+from playwright.sync_api import BrowserContext, Cookie, Page, Request, expect
 
 from browser.spa_helpers import expect_result, log_in, output, serve_spa
 from servers import authapi_server
@@ -116,11 +122,17 @@ def click(page: Page, name: str) -> None:
     page.get_by_role("button", name=name, exact=True).click()
 
 
-def expire(page: Page) -> str:
-    """Replace the page's access token with the same token, expired an hour ago and
-    signed with the server's key: what the page holds when the token's time is up
-    (ACCESS_TOKEN_TTL_SECONDS cannot go below 60). Returns the expired token."""
-    token = str(page.evaluate("() => accessToken"))
+def access_token(page: Page) -> str:
+    """The access token the page's client holds (the page exposes its client as `auth`)."""
+    return str(page.evaluate("() => auth.accessToken"))
+
+
+def expire(page: Page, refresh_token: str | None = None) -> str:
+    """Give the page's client the same access token, expired an hour ago and signed
+    with the server's key: what it holds when the token's time is up
+    (ACCESS_TOKEN_TTL_SECONDS cannot go below 60). In the JSON mode the client must be
+    given its refresh token again with it. Returns the expired token."""
+    token = access_token(page)
     header = jwt.get_unverified_header(token)
     claims = jwt.get_unverified_claims(token)
     now = int(time.time())
@@ -128,8 +140,21 @@ def expire(page: Page) -> str:
     expired = str(
         jwt.encode(claims, TEST_SECRET, algorithm=header["alg"], headers={"kid": header["kid"]})
     )
-    page.evaluate("(token) => { accessToken = token; }", expired)
+    page.evaluate(
+        """([access_token, refresh_token]) => auth.setTokens(
+            // refresh_expires_in: a session's tokens, which may be refreshed.
+            { access_token, refresh_token, refresh_expires_in: 3600, user: auth.user })""",
+        [expired, refresh_token],
+    )
     return expired
+
+
+def refresh_requests(page: Page, api: str) -> list[Request]:
+    """The POST /auth/refresh requests the page makes from now on, as they are sent."""
+    sent: list[Request] = []
+    url = f"{api}/auth/refresh"
+    page.on("request", lambda request: sent.append(request) if request.url == url else None)
+    return sent
 
 
 class NetworkLog:
@@ -159,7 +184,10 @@ class NetworkLog:
         self._entry(params).update(origin=headers.get("origin"), cookie=headers.get("cookie"))
 
     def _answered(self, params: dict[str, Any]) -> None:
-        self._entry(params).update(status=params["statusCode"])
+        headers = {name.lower(): value for name, value in params["headers"].items()}
+        self._entry(params).update(
+            status=params["statusCode"], set_cookie=headers.get("set-cookie")
+        )
 
     def _failed(self, params: dict[str, Any]) -> None:
         cors = params.get("corsErrorStatus") or {}
@@ -179,6 +207,10 @@ class NetworkLog:
             self.page.wait_for_timeout(50)  # lets Playwright deliver the events
         raise AssertionError(f"no finished POST {url} in {list(self.requests.values())}")
 
+    def answered(self, url: str) -> list[dict[str, Any]]:
+        """The requests to `url` answered so far."""
+        return [e for e in self.requests.values() if e.get("url") == url and "status" in e]
+
 
 # -- cookie mode ------------------------------------------------------------------
 
@@ -193,6 +225,7 @@ def test_a_reload_logs_in_again_with_the_refresh_cookie(
     expect(page.locator("#refresh-state")).to_have_text(COOKIE_MODE)
     expect(page.locator("#token-state")).to_have_text("none")
     expect(output(page)).to_have_text("(nothing yet)")
+    assert page.evaluate("() => auth.mode") == "cookie"
 
     log_in_through_the_spa(page, email)
     # Never in the JSON, so never where the page's script could see it.
@@ -208,9 +241,14 @@ def test_a_reload_logs_in_again_with_the_refresh_cookie(
     assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", str(cookie.get("value")))
     first = str(cookie.get("value"))
 
-    page.reload()
+    with page.expect_request(f"{api}/auth/refresh") as resumed:
+        page.reload()
     expect(page.locator("#token-state")).to_have_text(RESTORED)
-    expect_result(page, "POST /auth/refresh", 200)
+    # The client's resume(): the refresh with the cookie (no body), then GET /auth/me
+    # for whose session it is; the page shows the last answer, the user.
+    expect_result(page, "GET /auth/me", 200)
+    expect(output(page)).to_contain_text(f'"email": "{email}"')
+    assert resumed.value.post_data is None
     expect(page.locator("#notice")).to_contain_text("Logged in again with the refresh cookie")
     click(page, "Me")
     expect_result(page, "GET /auth/me", 200)
@@ -259,7 +297,7 @@ def test_refresh_by_hand_and_after_the_access_token_expired(
     expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
     expect(output(page)).to_contain_text(f'"email": "{email}"')
     assert renewal.value.post_data is None  # no body: the cookie carries the token
-    assert str(page.evaluate("() => accessToken")) != expired
+    assert access_token(page) != expired
     assert cookie_value(page.context) != after_button
 
 
@@ -316,9 +354,13 @@ def test_logout_clears_the_cookie(page: Page, spa: str, api: str, script_errors:
     click(page, "Logout")
     expect_result(page, "POST /auth/logout", 204)
     assert refresh_cookie(page.context) is None
+    # The client knows the session is over (the page kept the revoked access token
+    # alone): it sends no refresh that can only fail, and says so.
+    refreshes = refresh_requests(page, api)
     click(page, "Refresh")
-    expect_result(page, "POST /auth/refresh", 401)
-    expect(output(page)).to_contain_text('"code": "token_missing"')
+    expect(output(page)).to_have_attribute("data-state", "not-sent")
+    expect(output(page)).to_contain_text("POST /auth/refresh\n-> not sent (token_missing)")
+    assert refreshes == []
     expect(page.locator("#token-state")).to_have_text("yes (revoked by logout)")
 
     page.reload()
@@ -345,20 +387,25 @@ def test_without_cookie_mode_the_refresh_token_stays_in_memory(
         email = new_account(api, spa)
         open_spa(page, spa, api)
         expect(page.locator("#refresh-state")).to_have_text("none")
-        log_in_through_the_spa(page, email)
+        assert page.evaluate("() => auth.mode") == "body"
+        with page.expect_response(f"{api}/auth/login") as login:
+            log_in_through_the_spa(page, email)
         expect(page.locator("#refresh-state")).to_have_text("in memory")
-        first = str(page.evaluate("() => refreshToken"))
+        first = login.value.json()["refresh_token"]
 
-        with page.expect_request(lambda request: request.url == f"{api}/auth/refresh") as sent:
+        with page.expect_response(f"{api}/auth/refresh") as renewal:
             click(page, "Refresh")
         expect_result(page, "POST /auth/refresh", 200)
-        assert sent.value.post_data_json == {"refresh_token": first}
+        assert renewal.value.request.post_data_json == {"refresh_token": first}
         expect(page.locator("#token-state")).to_have_text("yes (refreshed)")
-        assert page.evaluate("() => refreshToken") != first
+        second = renewal.value.json()["refresh_token"]
+        assert second != first
 
-        expire(page)
-        click(page, "Me")
+        expire(page, refresh_token=second)
+        with page.expect_request(f"{api}/auth/refresh") as sent:
+            click(page, "Me")
         expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
+        assert sent.value.post_data_json == {"refresh_token": second}
 
         # Nothing stored: a reload forgets both tokens.
         assert page.context.cookies() == []
@@ -367,3 +414,244 @@ def test_without_cookie_mode_the_refresh_token_stays_in_memory(
         expect(page.locator("#refresh-state")).to_have_text("none")
         expect(page.locator("#token-state")).to_have_text("none")
         expect(output(page)).to_have_text("(nothing yet)")
+
+
+# -- one refresh at a time: in a tab, and across tabs --------------------------------
+
+LOCK = "authapi-refresh"  # the client's default lockName
+
+
+def hold_refresh_lock(page: Page) -> None:
+    """Take the client's Web Lock from the page's origin, as another tab mid-refresh
+    would hold it, until release_refresh_lock()."""
+    page.evaluate(
+        """(name) => new Promise((held) => {
+            navigator.locks.request(name, () => new Promise((release) => {
+                window.releaseRefreshLock = release;
+                held();
+            }));
+        })""",
+        LOCK,
+    )
+
+
+def release_refresh_lock(page: Page) -> None:
+    page.evaluate("() => window.releaseRefreshLock()")
+
+
+def waiting_for_the_lock(page: Page) -> int:
+    """How many requests for the lock wait, from every page of the origin."""
+    return int(
+        page.evaluate(
+            """(name) => navigator.locks.query()
+                .then(({ pending }) => pending.filter((lock) => lock.name === name).length)""",
+            LOCK,
+        )
+    )
+
+
+def wait_until(page: Page, check: Any, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the events
+
+
+def press_me(*pages: Page, times: int = 1) -> None:
+    """Click "Me" `times` times on each page, without waiting for any answer in between."""
+    for page in pages:
+        page.evaluate(
+            """(times) => {
+                for (let i = 0; i < times; i++) document.getElementById('me-button').click();
+            }""",
+            times,
+        )
+
+
+def cookie_in(header: str | None) -> str | None:
+    """The refresh cookie's value in a Cookie or Set-Cookie header."""
+    found = re.search(rf"(?:^|[;\s]){COOKIE}=([^;\s]*)", header or "")
+    return found.group(1) if found else None
+
+
+def test_calls_that_find_the_token_expired_share_one_refresh(
+    page: Page, spa: str, api: str, script_errors: list[str]
+) -> None:
+    email = new_account(api, spa)
+    open_spa(page, spa, api)
+    log_in_through_the_spa(page, email)
+    expired = expire(page)
+    refreshes = refresh_requests(page, api)
+    me: list[tuple[int, str | None]] = []
+    page.on(
+        "response",
+        lambda response: (
+            me.append((response.status, response.request.headers.get("authorization")))
+            if response.url == f"{api}/auth/me"
+            else None
+        ),
+    )
+
+    # Five calls at once; the lock held, so that all five have their 401 before the
+    # refresh may go: each finds the token expired, and one refresh waits for the lock.
+    hold_refresh_lock(page)
+    press_me(page, times=5)
+    wait_until(page, lambda: len(me) == 5, "five answers to GET /auth/me")
+    assert me == [(401, f"Bearer {expired}")] * 5
+    assert waiting_for_the_lock(page) == 1
+    assert refreshes == []
+
+    release_refresh_lock(page)
+    wait_until(page, lambda: len(me) == 10, "the five calls made again")
+    expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
+    assert len(refreshes) == 1
+    fresh = f"Bearer {access_token(page)}"
+    assert me[5:] == [(200, fresh)] * 5
+    assert fresh != f"Bearer {expired}"
+
+
+@pytest.fixture(scope="module")
+def strict_api(spa: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Cookie mode with REFRESH_REUSE_INTERVAL_SECONDS=0: a refresh token presented a
+    second time, however soon, is reuse, and ends the session (the default 10 s grace
+    would forgive two tabs that presented the same cookie at once)."""
+    settings = {
+        "REFRESH_TOKEN_COOKIE": "true",
+        "CORS_ORIGINS": spa,
+        "REFRESH_REUSE_INTERVAL_SECONDS": "0",
+    }
+    with api_server(tmp_path_factory.mktemp("api-strict"), **settings) as base:
+        yield base
+
+
+def event_types(api: str, user_id: str, token: str) -> list[str]:
+    answer = httpx.get(
+        f"{api}/api/{user_id}/auth-events",
+        params={"limit": 100},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return [event["event_type"] for event in answer.json()["items"]]
+
+
+def test_the_strict_server_ends_a_session_whose_cookie_is_presented_twice(
+    strict_api: str, spa: str
+) -> None:
+    """The control for the next test: what two tabs refreshing with one cookie would do."""
+    email = new_account(strict_api, spa)
+
+    def log_in_by_http() -> httpx.Response:
+        answer = httpx.post(
+            f"{strict_api}/auth/login",
+            json={"email": email, "password": STRONG_PASSWORD},
+            headers={"Origin": spa},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    value = log_in_by_http().cookies[COOKIE]
+    assert api_refresh(strict_api, value, spa).status_code == 200
+    reused = api_refresh(strict_api, value, spa)
+    assert (reused.status_code, reused.json()["code"]) == (401, "token_revoked")
+    # That session is over; a new one reads the account's audit trail.
+    again = log_in_by_http().json()
+    events = event_types(strict_api, again["user"]["id"], again["access_token"])
+    assert "refresh_token_reused" in events
+
+
+def test_two_tabs_refresh_in_turn_each_with_the_cookie_then_current(
+    context: BrowserContext, spa: str, strict_api: str
+) -> None:
+    api = strict_api
+    errors: list[str] = []
+    email = new_account(api, spa)
+    first, second = context.new_page(), context.new_page()
+    for tab in (first, second):
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+    open_spa(first, spa, api)
+    log_in_through_the_spa(first, email)
+    open_spa(second, spa, api)
+    expect(second.locator("#token-state")).to_have_text(RESTORED)
+    networks = [NetworkLog(first), NetworkLog(second)]
+    expire(first)
+    expire(second)
+    before = cookie_value(context)
+
+    # Both tabs press "Me" at once; the lock held, so that both have their 401 and
+    # both refreshes wait before either may go.
+    hold_refresh_lock(first)
+    press_me(first, second)
+    wait_until(
+        first,
+        lambda: all(len(network.answered(f"{api}/auth/me")) == 1 for network in networks),
+        "each tab's GET /auth/me answered",
+    )
+    assert waiting_for_the_lock(first) == 2  # one refresh per tab
+    release_refresh_lock(first)
+    for tab in (first, second):
+        expect_result(tab, "GET /auth/me (again, after refreshing the expired access token)", 200)
+
+    # One refresh per tab, one after the other: the second tab presented the cookie
+    # that the first one's answer had set, never the one they both started with.
+    refreshes = [e for network in networks for e in network.answered(f"{api}/auth/refresh")]
+    assert len(refreshes) == 2, refreshes
+    assert all(entry["status"] == 200 for entry in refreshes), refreshes
+    earlier, later = sorted(refreshes, key=lambda entry: cookie_in(entry["cookie"]) != before)
+    assert cookie_in(earlier["cookie"]) == before
+    assert cookie_in(later["cookie"]) == cookie_in(earlier["set_cookie"]) != before
+    assert cookie_value(context) == cookie_in(later["set_cookie"]) != cookie_in(later["cookie"])
+
+    # No reuse detected: the session lives on in both tabs.
+    for tab in (first, second):
+        click(tab, "Me")
+        expect_result(tab, "GET /auth/me", 200)
+        expect(output(tab)).not_to_contain_text("again")
+    user = str(first.evaluate("() => auth.user.id"))
+    events = event_types(api, user, access_token(first))
+    assert "refresh_token_reused" not in events
+    assert events.count("token_refreshed") == 3  # the second tab's resume(), then one per tab
+    assert errors == []
+
+
+def test_cookie_mode_end_to_end_through_the_client(
+    page: Page, spa: str, api: str, script_errors: list[str]
+) -> None:
+    """Login, a reload that logs in again with no password, an expired access token
+    renewed through the cookie, and a logout that takes the cookie away: one flow."""
+    email = new_account(api, spa)
+    refreshes = refresh_requests(page, api)
+    open_spa(page, spa, api)
+    expect(page.locator("#refresh-state")).to_have_text(COOKIE_MODE)
+    assert len(refreshes) == 1  # resume() on load: no cookie yet, a 401, not shown
+    expect(output(page)).to_have_text("(nothing yet)")
+    log_in_through_the_spa(page, email)
+
+    page.reload()
+    expect(page.locator("#token-state")).to_have_text(RESTORED)
+    expect_result(page, "GET /auth/me", 200)
+    assert len(refreshes) == 2
+    assert refreshes[-1].post_data is None
+
+    expire(page)
+    spent = cookie_value(page.context)
+    click(page, "Me")
+    expect_result(page, "GET /auth/me (again, after refreshing the expired access token)", 200)
+    expect(output(page)).to_contain_text(f'"email": "{email}"')
+    assert len(refreshes) == 3
+    assert cookie_value(page.context) != spent
+
+    last = cookie_value(page.context)
+    click(page, "Logout")
+    expect_result(page, "POST /auth/logout", 204)
+    assert refresh_cookie(page.context) is None
+    click(page, "Me")
+    expect_result(page, "GET /auth/me", 401)
+    expect(output(page)).to_contain_text('"code": "token_revoked"')
+    assert len(refreshes) == 3  # a revoked token is not refreshed
+
+    page.reload()
+    expect(page.locator("#token-state")).to_have_text("none")
+    expect(output(page)).to_have_text("(nothing yet)")
+    assert len(refreshes) == 4  # resume(): no cookie to send, a 401
+    assert api_refresh(api, last, spa).json()["code"] == "token_revoked"
