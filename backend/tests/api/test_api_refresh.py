@@ -936,6 +936,37 @@ def test_cookie_mode_logout_clears_the_cookie(cookie_api: TestClient) -> None:
     assert_problem(cookie_refresh(cookie_api, value), 401, "token_revoked")
 
 
+def test_ending_an_impersonation_keeps_the_admins_cookie(cookie_api: TestClient) -> None:
+    """An impersonation has no refresh token of its own: logging it out (Stop
+    impersonating) must not clear the admin's refresh cookie in the same browser."""
+    admin_email = unique_email("admin")
+    logged_in = cookie_api.post(
+        "/auth/signup", json={"email": admin_email, "password": STRONG_PASSWORD}
+    )
+    admin_cookie = assert_refresh_cookie(logged_in)
+    container = cookie_api.app.state.container  # type: ignore[attr-defined]
+    with container.unit_of_work() as uow:
+        found = users.get_by_email(uow.session, admin_email)
+        assert found is not None
+        found.role = "admin"
+    admin_token = cookie_refresh(cookie_api, admin_cookie).json()["access_token"]
+    admin_cookie = refresh_cookie(cookie_refresh(cookie_api, admin_cookie))[0]
+    user = signup(cookie_api)["user"]
+    started = cookie_api.post(f"/admin/users/{user['id']}/impersonate", headers=bearer(admin_token))
+    assert started.status_code == 200, started.text
+
+    ended = cookie_api.post("/auth/logout", headers=bearer(started.json()["access_token"]))
+
+    assert ended.status_code == 204
+    assert ended.headers.get_list("set-cookie") == []
+    assert_problem(
+        cookie_api.get("/auth/me", headers=bearer(started.json()["access_token"])),
+        401,
+        "token_revoked",
+    )
+    assert cookie_refresh(cookie_api, admin_cookie).status_code == 200
+
+
 def test_cookie_mode_logout_all_clears_the_cookie(cookie_api: TestClient) -> None:
     logged_in = cookie_api.post(
         "/auth/signup", json={"email": unique_email(), "password": STRONG_PASSWORD}

@@ -195,9 +195,11 @@ def logout(
     client: ClientInfoDep,
 ) -> None:
     """Revoke this token's session (its refresh token too): the same token is refused
-    from now on. In cookie mode the refresh cookie is cleared."""
+    from now on. In cookie mode the refresh cookie is cleared, unless the session is
+    an impersonation: it has no refresh token, and the cookie is the admin's own."""
     sessions.logout(uow, principal, client)
-    transport.take_back(response)
+    if principal.impersonator_id is None:
+        transport.take_back(response)
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403))
