@@ -124,9 +124,11 @@ bench: $(VENV)/.dev
 		>/dev/null; } || { echo "bench needs wrk (Debian: apt-get install -y wrk)"; exit 1; }
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app.
-spec: $(VENV)/.dev
+# Regenerate specs/002-auth-jwt-security/contracts/auth.yaml from the app, and the
+# TypeScript client's types from it (a test of each fails while they differ).
+spec: $(VENV)/.dev $(TS_CLIENT)/node_modules/.installed
 	$(PY) scripts/export_openapi.py
+	cd $(TS_CLIENT) && npm run --silent generate
 
 # Re-resolve and re-pin every dependency (needs uv: pip install uv).
 lock:

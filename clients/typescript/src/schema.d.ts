@@ -126,7 +126,8 @@ export interface paths {
         /**
          * Logout
          * @description Revoke this token's session (its refresh token too): the same token is refused
-         *     from now on. In cookie mode the refresh cookie is cleared.
+         *     from now on. In cookie mode the refresh cookie is cleared, unless the session is
+         *     an impersonation: it has no refresh token, and the cookie is the admin's own.
          */
         post: operations["logout_auth_logout_post"];
         delete?: never;
