@@ -111,7 +111,7 @@ class _Ledger:
             metrics.MAIL_SENT.inc(len(sent))
             logger.info("mail sender: recorded %d message(s) sent during the outage", len(sent))
         if held:
-            logger.info("mail sender: released %d claim(s) held during the outage", len(held))
+            logger.info("mail sender: gave back %d claim(s) it did not use", len(held))
 
 
 class OutboxSender:
