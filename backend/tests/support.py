@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -210,3 +212,11 @@ def interleaved_medians(
         statistics.median(a for a, _ in measured),
         statistics.median(b for _, b in measured),
     )
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: in a test process that has run the browser
+    tests, Playwright's event loop is running in the main thread, where asyncio.run
+    refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -11,7 +11,6 @@ to answer (a 422 listing every key) and stalled /health meanwhile. Now:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import select
@@ -29,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api.api_helpers import assert_problem
 from servers import authapi_server
-from support import STRONG_PASSWORD, unique_email
+from support import STRONG_PASSWORD, run_coroutine, unique_email
 
 LIMIT = 64 * 1024  # MAX_REQUEST_BYTES' default
 APP = "https://app.example"
@@ -145,7 +144,7 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit() -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/auth/refresh", "headers": []}
-    asyncio.run(BodyLimitMiddleware(_inner_app, max_bytes=10_000)(scope, receive, send))
+    run_coroutine(BodyLimitMiddleware(_inner_app, max_bytes=10_000)(scope, receive, send))
 
     assert len(pulled) == 11  # 11,000 bytes: the first chunk past 10,000
     assert sent[0]["status"] == 413

@@ -21,7 +21,7 @@ from authapi_verifier import Claims, JwksUnavailable, TokenInvalid, Verifier
 from authapi.keys import generate_pem
 from clients.verifier_support import FetchCounter, sign_es256, unverified
 from servers import authapi_server, free_port
-from support import STRONG_PASSWORD, unique_email
+from support import STRONG_PASSWORD, run_coroutine, unique_email
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +125,7 @@ def test_rotation_costs_one_refetch_and_made_up_kids_no_storm(
         assert counter.count() == fetches
         await http.aclose()
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_a_fresh_verifier_accepts_the_previous_keys_token_and_fetches_once(
@@ -155,7 +155,7 @@ def test_a_fresh_verifier_accepts_the_previous_keys_token_and_fetches_once(
                 assert all(isinstance(r, Claims) for r in results), results
                 assert counter.count() == 1
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def claims_of(token: str) -> dict[str, object]:
