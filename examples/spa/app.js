@@ -888,6 +888,7 @@ ${pretty}` : ""),
     const { linked, error } = landing;
     landing.linked = landing.error = null;
     const { value } = await call("GET", "/auth/identities");
+    await providersLoaded;
     const list = $("identities");
     list.replaceChildren();
     for (const identity of value || []) {
@@ -909,7 +910,7 @@ ${pretty}` : ""),
       note("It is the only way into this account: set a password first (Forgot password mails a link), or link another provider.");
     }
   }
-  loadProviders();
+  var providersLoaded = loadProviders();
   var resetToken = null;
   $("forgot-form").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -600,6 +600,7 @@ async function showIdentities() {
   const { linked, error } = landing;
   landing.linked = landing.error = null;
   const { value } = await call("GET", "/auth/identities");
+  await providersLoaded; // their names, which the list and the notice show
   const list = $("identities");
   list.replaceChildren();
   for (const identity of value || []) {
@@ -623,7 +624,7 @@ async function unlink(identity, item) {
   }
 }
 
-loadProviders();
+const providersLoaded = loadProviders();
 
 // -- the pages that mailed links open ----------------------------------------------
 
