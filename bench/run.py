@@ -318,6 +318,19 @@ class Bench:
         wait_idle(self._our_pids)
         return health, storm
 
+    def idle_health(self, app: Server, seconds: float) -> Load:
+        """/health probed on an idle service: the reference the storm's p99 is divided
+        by, measured in the same pass (so the ratio holds on any machine)."""
+        with self.explained(app), self.meter.measure(app.worker_pids()) as usage:
+            probe = start_wrk(
+                self.children, app.url + "/health", "probe.lua", PROBE_CONNECTIONS, seconds, {}
+            )
+            health = finish_wrk(self.children, probe, seconds)
+        health.usage = usage
+        self.check_servers()
+        wait_idle(self._our_pids)
+        return health
+
     def logins(self, app: Server, seconds: float) -> Load:
         """Logins per second in the steady state: counted by authapi's own /metrics
         over a window that leaves out wrk's first second (32 logins all starting) and
@@ -415,6 +428,7 @@ class Bench:
         )
         verify = verify_seconds(5)
         login = self.logins(app, 2 * seconds)  # twice as long: 32 queued logins
+        idle_health = self.idle_health(app, seconds)
         health, storm = self.storm(app, seconds)
         return Pass(
             me=me,
@@ -426,6 +440,7 @@ class Bench:
             verify_seconds=verify,
             ceiling=cores() / verify,
             health=health,
+            idle_health=idle_health,
             storm=storm,
             rss_mb=[rss_mb(pid) for pid in app.worker_pids()],
         )
