@@ -24,9 +24,15 @@ TRUST_IDLE_SECONDS = 5.0
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
+    def close(self, idle_for: float = 0.0) -> None:
+        """Close what is kept open and has been idle for `idle_for` seconds or more."""
+
 
 class ConsoleTransport:
     """`console://`: each mail, link included, is written to the log (development)."""
+
+    def close(self, idle_for: float = 0.0) -> None:
+        pass  # nothing kept open
 
     def send(self, message: EmailMessage) -> None:
         logger.warning(

@@ -171,7 +171,7 @@ class OutboxSender:
                 "away): they will be sent again",
                 len(self._ledger.sent),
             )
-        _close_idle(self._transport)
+        self._transport.close()
 
     def _run(self) -> None:
         database_down = False
@@ -193,7 +193,7 @@ class OutboxSender:
                     logger.info("mail sender: database reachable again")
                 database_down = False
             if not claimed:
-                _close_idle(self._transport, TRUST_IDLE_SECONDS)  # none kept open long
+                self._transport.close(TRUST_IDLE_SECONDS)  # none kept open long
                 if self._doorbell.wait(POLL_SECONDS) and not self._stopping.is_set():
                     # Rung by a commit whose response is still on its way out: start a
                     # moment later, so that sending (composing, minting the link, SMTP)
@@ -305,9 +305,3 @@ class OutboxSender:
                 error,
                 retry_at.isoformat(timespec="seconds"),
             )
-
-
-def _close_idle(transport: Transport, idle_for: float = 0.0) -> None:
-    close = getattr(transport, "close", None)
-    if close is not None:
-        close(idle_for)

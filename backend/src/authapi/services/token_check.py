@@ -71,7 +71,7 @@ class TokenCheck:
         if not token:
             raise errors.TokenMissing
         try:
-            return self._check(connection, token)[1]
+            return self._check(connection, token).principal
         except _Refused as refused:
             self._reject(client(), refused.user_id, refused.reason)
             raise refused.error from None
@@ -81,12 +81,11 @@ class TokenCheck:
         claims and its live session, or None for any token that would be refused. No
         audit row: the resource server asks on its callers' behalf, and refuses them."""
         try:
-            claims, principal = self._check(connection, token)
+            return self._check(connection, token)
         except _Refused:
             return None
-        return Inspected(claims=claims, principal=principal)
 
-    def _check(self, connection: Connection, token: str) -> tuple[AccessClaims, Principal]:
+    def _check(self, connection: Connection, token: str) -> Inspected:
         try:
             claims = decode_access_token(self._tokens, token)
         except TokenExpiredError:
@@ -111,7 +110,7 @@ class TokenCheck:
             session_id=auth_session.session_id,
             impersonator_id=auth_session.impersonator_id,
         )
-        return claims, principal
+        return Inspected(claims=claims, principal=principal)
 
     def _reject(self, client: ClientInfo, user_id: uuid.UUID | None, reason: str) -> None:
         self._side.try_run(
