@@ -14,6 +14,7 @@ from fastapi.security import HTTPBasic
 from authapi import errors
 from authapi.deps import container_of
 from authapi.routers.responses import problems
+from authapi.routers.token_answers import NO_STORE
 from authapi.schemas.introspection import IntrospectionOut
 
 router = APIRouter(prefix="/auth", tags=["resource servers"])
@@ -67,5 +68,5 @@ async def introspect(
     unused (only access tokens are introspected)."""
     container = container_of(request)
     service = container.introspection
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NO_STORE)  # the claims, like a token answer, are not cached
     return await container.reads.run(lambda connection: service.introspect(connection, token))
