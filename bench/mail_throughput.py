@@ -100,17 +100,6 @@ class _Sink:
         return "250 OK"
 
 
-def _committed(url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(text("SELECT count(*) FROM mail_outbox")).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def _inject(fault: str, supervisor_pid: int) -> None:
     import glob
     import os
@@ -134,24 +123,39 @@ def _inject(fault: str, supervisor_pid: int) -> None:
         os.kill(workers[0].pid, signal.SIGKILL)
 
 
-def _queue_stats(url: str) -> tuple[int, list[tuple[float, float]]]:
-    from sqlalchemy import create_engine, text
+class _Outbox:
+    """The run's outbox, read through one engine: polled while the queue drains, so
+    the poll counts the queued rows only."""
 
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            queued = connection.execute(
-                text("SELECT count(*) FROM mail_outbox WHERE status = 'queued'")
-            ).scalar_one()
-            rows = connection.execute(
-                text(
-                    "SELECT extract(epoch FROM created_at), extract(epoch FROM sent_at) "
-                    "FROM mail_outbox WHERE status = 'sent'"
-                )
-            ).all()
-    finally:
-        engine.dispose()
-    return int(queued), [(float(a), float(b)) for a, b in rows]
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self._engine = create_engine(url)
+
+    def _scalar(self, sql: str) -> int:
+        from sqlalchemy import text
+
+        with self._engine.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+
+    def queued(self) -> int:
+        return self._scalar("SELECT count(*) FROM mail_outbox WHERE status = 'queued'")
+
+    def committed(self) -> int:
+        return self._scalar("SELECT count(*) FROM mail_outbox")
+
+    def waits(self) -> list[float]:
+        """Queue-to-send of every sent message, in seconds, sorted."""
+        from sqlalchemy import text
+
+        sql = (
+            "SELECT extract(epoch FROM sent_at - created_at) FROM mail_outbox WHERE status = 'sent'"
+        )
+        with self._engine.connect() as connection:
+            return sorted(float(wait) for (wait,) in connection.execute(text(sql)))
+
+    def close(self) -> None:
+        self._engine.dispose()
 
 
 def measure(
@@ -174,6 +178,7 @@ def measure(
     smtp_port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
+    outbox = _Outbox(url)
     try:
         env = {
             **env,
@@ -213,19 +218,17 @@ def measure(
             # A killed worker's claims wait out their lease (MAIL_CLAIM_SECONDS, 120 s).
             wait = 150 if fault == "kill-worker" else 60
             while time.monotonic() - load_ended < wait:
-                queued, _ = _queue_stats(url)
-                if queued == 0:
+                if outbox.queued() == 0:
                     drained = time.monotonic() - load_ended
                     break
                 time.sleep(0.1)
             time.sleep(1.0)  # a late duplicate would arrive now
-            _, sent = _queue_stats(url)
-            committed = _committed(url)
+            waits, committed = outbox.waits(), outbox.committed()
         finally:
             children.stop(server.process)
     finally:
+        outbox.close()
         controller.stop()
-    waits = sorted(b - a for a, b in sent)
     p50 = statistics.median(waits) if waits else float("nan")
     p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))] if waits else float("nan")
     delivered = sum(sink.seen.values())
