@@ -40,19 +40,35 @@ def away_from_a_step_edge() -> None:
         time.sleep(left + 0.2)
 
 
-def enrol(client: TestClient, token: str) -> tuple[str, list[str]]:
-    """Setup and confirm with the current code; returns the secret and recovery codes."""
+def enrol_with(client: TestClient, token: str) -> tuple[str, list[str], str]:
+    """Setup and confirm with the current code; returns the secret, the recovery codes
+    and the code the confirmation used (a replay test must replay that one: the step
+    may have moved on since, and then the code of "now" is a fresh one)."""
     setup = client.post(
         "/auth/mfa/totp/setup", json={"password": STRONG_PASSWORD}, headers=bearer(token)
     )
     assert setup.status_code == 200, setup.text
     secret: str = setup.json()["secret"]
-    confirm = client.post(
-        "/auth/mfa/totp/confirm", json={"code": code(secret)}, headers=bearer(token)
-    )
+    used = code(secret)
+    confirm = client.post("/auth/mfa/totp/confirm", json={"code": used}, headers=bearer(token))
     assert confirm.status_code == 200, confirm.text
     codes: list[str] = confirm.json()["recovery_codes"]
+    return secret, codes, used
+
+
+def enrol(client: TestClient, token: str) -> tuple[str, list[str]]:
+    """Setup and confirm with the current code; returns the secret and recovery codes."""
+    secret, codes, _used = enrol_with(client, token)
     return secret, codes
+
+
+def enrolled_user_with(client: TestClient) -> tuple[str, str, str, str]:
+    """A new account with the factor on: email, access token, secret, and the code
+    its confirmation used."""
+    email = unique_email("mfa")
+    token = signup(client, email)["access_token"]
+    secret, _codes, used = enrol_with(client, token)
+    return email, token, secret, used
 
 
 def enrolled_user(client: TestClient) -> tuple[str, str, str, list[str]]:
@@ -256,8 +272,7 @@ def test_login_with_the_factor_on_asks_for_a_code_then_issues_tokens(
 def test_a_code_is_refused_for_the_rest_of_its_window(roomy_client: TestClient) -> None:
     """The confirmation used the current step's code: the same code does not log in,
     and neither does it after the next step's code was accepted."""
-    email, _token, secret, _codes = enrolled_user(roomy_client)
-    used = code(secret)
+    email, _token, secret, used = enrolled_user_with(roomy_client)
 
     replay = verify(roomy_client, first_step(roomy_client, email), used)
     assert_problem(replay, 400, "invalid_code")
@@ -510,7 +525,7 @@ def test_disable_with_a_recovery_code_when_the_phone_is_lost(roomy_client: TestC
 def test_disable_refuses_a_wrong_password_or_code_and_changes_nothing(
     roomy_client: TestClient,
 ) -> None:
-    email, token, secret, _codes = enrolled_user(roomy_client)
+    email, token, secret, used = enrolled_user_with(roomy_client)
     url = "/auth/mfa/totp/disable"
 
     wrong_password = roomy_client.post(
@@ -518,7 +533,7 @@ def test_disable_refuses_a_wrong_password_or_code_and_changes_nothing(
     )
     assert_problem(wrong_password, 400, "wrong_password")
     replayed = roomy_client.post(
-        url, json={"password": STRONG_PASSWORD, "code": code(secret)}, headers=bearer(token)
+        url, json={"password": STRONG_PASSWORD, "code": used}, headers=bearer(token)
     )
     assert_problem(replayed, 400, "invalid_code")
     assert me(roomy_client, token)["mfa_enabled"] is True
